@@ -1,0 +1,41 @@
+# The two commands a newcomer needs: `make serve` and `make test`. Everything else is a step of those.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+MODELS_DIR ?= models
+HOST ?= 0.0.0.0
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test models install lint bench clean-models help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create the virtual environment and install the project with its extras
+
+models: $(STAMP)  ## build the default models that are missing from models/
+	$(BIN)/python -m training build-defaults --models-dir $(MODELS_DIR)
+
+serve: models  ## install, build missing models, serve on port 8000
+	MMS_MODEL_DIR=$(MODELS_DIR) $(BIN)/python -m service --host $(HOST) --port $(PORT)
+
+test: models  ## install, build missing models, run the whole test suite (end-to-end tests included)
+	$(BIN)/python -m ruff check .
+	MMS_MODEL_DIR=$(MODELS_DIR) $(BIN)/python -m pytest
+
+lint: $(STAMP)  ## ruff and mypy
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m mypy service
+
+bench: models  ## the serving benchmark (prints figures; see README "Performance")
+	$(BIN)/python -m service.bench --models-dir $(MODELS_DIR)
+
+clean-models:  ## delete every built model (the next `make models` rebuilds them)
+	find $(MODELS_DIR) -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

@@ -1,0 +1,195 @@
+"""The model repository contract: ``models/<name>/<version>/manifest.json``.
+
+This module is the only thing ``training/`` imports from ``service/``. It depends on pydantic
+alone (no FastAPI, no ONNX Runtime), so both halves can read and write manifests through one
+schema. Unknown fields are an error everywhere: a typo in a manifest must fail loudly at load
+time, not silently change preprocessing.
+
+Conventions the schema encodes (and both halves rely on):
+
+* ``softmax`` and ``sigmoid`` outputs carry probabilities (the activation is inside the graph),
+  one row per batch item, one column per label.
+* ``regression`` outputs are ``(B,)`` or ``(B, 1)`` floats; ``range`` documents the scale.
+* ``embedding`` outputs are ``(B, dim)``; ``normalized`` says whether the graph L2-normalises them.
+  Two models whose embedding outputs name the same ``space`` can be compared by cosine.
+* Image inputs are float32 NCHW; the service resizes, crops and normalises exactly as the
+  manifest says: ``pixel = (value_0_255 - mean) / std`` per channel.
+* Text inputs are int64 ``(B, T)`` token ids, padded per batch to the longest item (never to a
+  fixed length); companion inputs carry the attention mask and token type ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MANIFEST_FILE = "manifest.json"
+MODEL_FILE = "model.onnx"
+
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Dim = int | str  # -1 or a symbol such as "batch" marks a dynamic axis
+
+
+class ImageInput(_Strict):
+    """An image tensor the service builds from an encoded picture (JPEG, PNG, WebP)."""
+
+    role: Literal["image"] = "image"
+    name: str
+    dtype: Literal["float32"] = "float32"
+    shape: list[Dim]
+    size: tuple[int, int] = Field(description="(height, width) fed to the network")
+    resize: int | None = Field(
+        default=None,
+        description="resize the shorter side to this many pixels before cropping; "
+        "None resizes straight to `size` (aspect ratio not kept)",
+    )
+    crop: Literal["center", "none"] = "center"
+    interpolation: Literal["bicubic", "bilinear", "nearest"] = "bicubic"
+    layout: Literal["NCHW"] = "NCHW"
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+
+class TextInput(_Strict):
+    """Token ids produced by the tokenizer file shipped beside the model."""
+
+    role: Literal["text"] = "text"
+    name: str
+    dtype: Literal["int64"] = "int64"
+    shape: list[Dim]
+    tokenizer: str = "tokenizer.json"
+    max_length: int = Field(gt=1, le=8192)
+    lowercase: bool = False
+
+
+class TokenCompanionInput(_Strict):
+    """An input derived from the same tokenisation as the ``text`` input."""
+
+    role: Literal["attention_mask", "token_type_ids"]
+    name: str
+    dtype: Literal["int64"] = "int64"
+    shape: list[Dim]
+
+
+InputSpec = Annotated[ImageInput | TextInput | TokenCompanionInput, Field(discriminator="role")]
+
+
+class OutputSpec(_Strict):
+    """One ONNX output: one head of the model."""
+
+    name: str
+    task: str
+    type: Literal["softmax", "sigmoid", "regression", "embedding"]
+    dtype: Literal["float32"] = "float32"
+    shape: list[Dim]
+    labels: list[str] | None = None
+    space: str | None = None
+    normalized: bool = False
+    range: tuple[float, float] | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _check_kind_fields(self) -> OutputSpec:
+        if self.type in ("softmax", "sigmoid") and not self.labels:
+            raise ValueError(f"output {self.name!r}: a {self.type} head needs `labels`")
+        if self.type == "embedding" and not self.space:
+            raise ValueError(f"output {self.name!r}: an embedding head needs `space`")
+        if self.type != "embedding" and self.space is not None:
+            raise ValueError(f"output {self.name!r}: only embedding heads have a `space`")
+        return self
+
+
+class Manifest(_Strict):
+    """Everything the service needs to pre- and post-process one exported model."""
+
+    schema_version: Literal[1] = 1
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    version: int = Field(ge=1)
+    kind: Literal["multitask", "fusion", "alignment", "classifier", "encoder"]
+    description: str = ""
+    created: str = Field(description="ISO 8601 time of export")
+    inputs: list[InputSpec] = Field(min_length=1)
+    outputs: list[OutputSpec] = Field(min_length=1)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    parity: dict[str, float] = Field(
+        default_factory=dict, description="max abs difference PyTorch vs ONNX Runtime, per output"
+    )
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    training: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_names(self) -> Manifest:
+        for group in (self.inputs, self.outputs):
+            names = [item.name for item in group]
+            if len(names) != len(set(names)):
+                raise ValueError(f"duplicate tensor names in {names}")
+        roles = [i.role for i in self.inputs]
+        for role in ("image", "text"):
+            if roles.count(role) > 1:
+                raise ValueError(f"at most one `{role}` input is supported, got {roles}")
+        if any(r in ("attention_mask", "token_type_ids") for r in roles) and "text" not in roles:
+            raise ValueError("token companion inputs need a `text` input")
+        return self
+
+    @property
+    def modalities(self) -> frozenset[str]:
+        """The modalities a request must supply: a subset of {"image", "text"}."""
+        return frozenset(i.role for i in self.inputs if i.role in ("image", "text"))
+
+    def output(self, name: str) -> OutputSpec:
+        for out in self.outputs:
+            if out.name == name:
+                return out
+        raise KeyError(name)
+
+    def input(self, role: str) -> ImageInput | TextInput | TokenCompanionInput | None:
+        return next((i for i in self.inputs if i.role == role), None)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(version_dir: Path) -> Manifest:
+    """Parse ``manifest.json`` in a version directory (raises ``pydantic.ValidationError``)."""
+    return Manifest.model_validate_json((version_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+
+
+def write_manifest(manifest: Manifest, version_dir: Path) -> Path:
+    path = version_dir / MANIFEST_FILE
+    path.write_text(json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def verify_files(manifest: Manifest, version_dir: Path) -> None:
+    """Check that the files beside a manifest match it; raise ``ValueError`` saying what is off."""
+    model_path = version_dir / MODEL_FILE
+    if not model_path.is_file():
+        raise ValueError(f"{model_path} is missing")
+    actual = sha256_file(model_path)
+    if actual != manifest.sha256:
+        raise ValueError(
+            f"{model_path} has sha256 {actual[:12]}…, the manifest says {manifest.sha256[:12]}…; "
+            "re-export the model or restore the matching file"
+        )
+    if manifest.name != version_dir.parent.name or str(manifest.version) != version_dir.name:
+        raise ValueError(
+            f"manifest says {manifest.name}/{manifest.version} but lies in "
+            f"{version_dir.parent.name}/{version_dir.name}"
+        )
+    text = manifest.input("text")
+    if isinstance(text, TextInput) and not (version_dir / text.tokenizer).is_file():
+        raise ValueError(f"{version_dir / text.tokenizer} (the model's tokenizer) is missing")

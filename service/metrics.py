@@ -1,0 +1,136 @@
+"""Prometheus metrics: what the service did, and where the time went.
+
+Every app owns one :class:`ServiceMetrics` with its own ``CollectorRegistry`` (no global state:
+tests build many apps in one process). The batcher reports queue wait, batch size and ONNX
+Runtime time; the HTTP middleware reports requests and in-flight work; the registry reports each
+model's state and execution provider. ``GET /metrics`` renders the Prometheus text format and is
+open without an API key, like the health probes.
+
+Label values are bounded by construction: ``endpoint`` is the route template (``/v1/classify``,
+``/v2/models/{name}/infer``), never the raw path, and ``model`` is a name the registry knows or
+``""``; so a client cannot grow the series count by sending made-up paths or model names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import choose_encoder
+
+__all__ = ["ServiceMetrics", "router"]
+
+# Seconds. Dense below 100 ms, where CPU inference and the batcher's delay live.
+LATENCY_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075,
+    0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+QUEUE_BUCKETS = (0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+class ServiceMetrics:
+    """The metric families of one app, on a private registry.
+
+    Args:
+        registry: where to register; a fresh ``CollectorRegistry`` when omitted.
+        namespace: prefix of every metric name.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None, namespace: str = "mms") -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        reg = self.registry
+        self.requests = Counter(
+            "requests", "HTTP requests answered, by route template, model and status code.",
+            ["endpoint", "model", "status"], namespace=namespace, registry=reg,
+        )  # fmt: skip
+        self.request_seconds = Histogram(
+            "request_duration_seconds", "Time from request received to response sent.",
+            ["endpoint", "model"], namespace=namespace, registry=reg, buckets=LATENCY_BUCKETS,
+        )  # fmt: skip
+        self.in_flight = Gauge(
+            "requests_in_flight", "HTTP requests being handled now.",
+            namespace=namespace, registry=reg,
+        )  # fmt: skip
+        self.queue_seconds = Histogram(
+            "queue_wait_seconds", "Time an item waited in a model's batch queue before its run.",
+            ["model"], namespace=namespace, registry=reg, buckets=QUEUE_BUCKETS,
+        )  # fmt: skip
+        self.batch_size = Histogram(
+            "batch_size", "Items per ONNX Runtime call (the batches the dynamic batcher formed).",
+            ["model"], namespace=namespace, registry=reg, buckets=BATCH_BUCKETS,
+        )  # fmt: skip
+        self.inference_seconds = Histogram(
+            "inference_seconds", "Duration of one ONNX Runtime session.run call (one batch).",
+            ["model"], namespace=namespace, registry=reg, buckets=LATENCY_BUCKETS,
+        )  # fmt: skip
+        self.batch_failures = Counter(
+            "batch_failures", "Batches whose run raised; every item of such a batch got an error.",
+            ["model"], namespace=namespace, registry=reg,
+        )  # fmt: skip
+        self.model_info = Gauge(
+            "model_info", "1 for each loaded or failed model version, with its state and provider.",
+            ["model", "version", "state", "provider"], namespace=namespace, registry=reg,
+        )  # fmt: skip
+        self.model_ready = Gauge(
+            "model_ready", "1 when the model serves requests, else 0.",
+            ["model"], namespace=namespace, registry=reg,
+        )  # fmt: skip
+        self._info_labels: dict[str, tuple[str, str, str, str]] = {}
+
+    # -- HTTP (called by the middleware) -----------------------------------------------------
+    def request_started(self) -> None:
+        """Count one more request in flight."""
+        self.in_flight.inc()
+
+    def request_finished(self, endpoint: str, model: str, status: int, seconds: float) -> None:
+        """Record one answered request and take it out of the in-flight gauge."""
+        self.in_flight.dec()
+        self.requests.labels(endpoint, model, str(status)).inc()
+        self.request_seconds.labels(endpoint, model).observe(seconds)
+
+    # -- batcher ---------------------------------------------------------------------------
+    def observe_batch(
+        self, model: str, size: int, queue_waits: Iterable[float], run_seconds: float
+    ) -> None:
+        """Record one ONNX Runtime call: its batch size, run time and each item's queue wait."""
+        self.batch_size.labels(model).observe(size)
+        self.inference_seconds.labels(model).observe(run_seconds)
+        queue = self.queue_seconds.labels(model)
+        for wait in queue_waits:
+            queue.observe(wait)
+
+    def batch_failed(self, model: str) -> None:
+        """Count one batch whose run raised."""
+        self.batch_failures.labels(model).inc()
+
+    # -- registry --------------------------------------------------------------------------
+    def set_model_state(self, model: str, version: str, state: str, provider: str = "") -> None:
+        """Publish a model's state (``loading``, ``ready``, ``failed``...) and its provider."""
+        labels = (model, str(version), state, provider)
+        old = self._info_labels.get(model)
+        if old is not None and old != labels:
+            self.model_info.remove(*old)
+        self._info_labels[model] = labels
+        self.model_info.labels(*labels).set(1)
+        self.model_ready.labels(model).set(1 if state == "ready" else 0)
+
+    def render(self, accept: str = "") -> tuple[bytes, str]:
+        """The registry as (body, content type), in the format the ``Accept`` header asks for.
+
+        Prometheus text format 0.0.4 by default; OpenMetrics when the scraper asks for it.
+        """
+        encoder, content_type = choose_encoder(accept)
+        return encoder(self.registry), content_type
+
+
+router = APIRouter(tags=["observability"])
+
+
+@router.get("/metrics", response_class=Response)
+def get_metrics(request: Request) -> Response:
+    """Prometheus metrics of this process (text exposition format)."""
+    metrics: ServiceMetrics = request.app.state.metrics
+    body, content_type = metrics.render(request.headers.get("accept", ""))
+    return Response(content=body, headers={"Content-Type": content_type})

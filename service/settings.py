@@ -1,0 +1,74 @@
+"""Service configuration: one pydantic-settings class read from ``MMS_*`` environment variables.
+
+Tests build ``Settings(...)`` directly; nothing here reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Providers = Literal["auto", "cpu", "cuda"]
+GraphOptimization = Literal["disable", "basic", "extended", "all"]
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Environment variables: ``MMS_<FIELD>`` (e.g. ``MMS_MODEL_DIR``)."""
+
+    model_config = SettingsConfigDict(env_prefix="MMS_", extra="forbid", frozen=True)
+
+    # Model repository
+    model_dir: Path = Field(default=Path("models"), description="the model repository root")
+    models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="model names to load (comma separated in the environment); empty loads all",
+    )
+
+    # ONNX Runtime
+    providers: Providers = Field(
+        default="auto", description="auto: CUDA when ORT can use it, else CPU; cpu; cuda"
+    )
+    require_gpu: bool = Field(
+        default=False, description="fail readiness instead of serving on CPU when CUDA is missing"
+    )
+    intra_op_threads: int = Field(default=0, ge=0, description="0 lets ONNX Runtime decide")
+    inter_op_threads: int = Field(default=0, ge=0, description="0 lets ONNX Runtime decide")
+    graph_optimization: GraphOptimization = "all"
+    warmup: bool = Field(default=True, description="run one batch per model before it is ready")
+
+    # Dynamic batching
+    max_batch_size: int = Field(default=16, ge=1, le=1024)
+    max_delay_ms: float = Field(default=5.0, ge=0.0, le=10_000.0)
+    max_queue_size: int = Field(default=256, ge=1, description="items queued per model before 429")
+    request_timeout_s: float = Field(default=30.0, gt=0.0, description="per item, queue + run")
+    retry_after_s: int = Field(default=1, ge=1, description="Retry-After sent with 429 and 503")
+    inference_threads: int = Field(
+        default=0, ge=0, description="threads running ORT calls; 0 = one per loaded model"
+    )
+
+    # Request limits
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_items: int = Field(default=64, ge=1, le=4096, description="images/texts per request")
+    max_text_chars: int = Field(default=4096, ge=1)
+    max_image_pixels: int = Field(default=40_000_000, ge=1, description="width*height guard")
+
+    # Ranking
+    rank_temperature: float = Field(
+        default=100.0, gt=0.0, description="logit scale of /v1/rank softmax (CLIP uses 100)"
+    )
+
+    # HTTP
+    api_key: str | None = Field(default=None, description="when set, /v1 and /v2 need it")
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    log_level: str = "INFO"
+
+    @field_validator("models", "cors_origins", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        """Accept ``a,b,c`` (environment) as well as a list (code)."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value

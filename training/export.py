@@ -1,0 +1,235 @@
+"""Export a PyTorch model into the model repository: export, check, compare, then write.
+
+Follows timm's ``utils/onnx.py`` and Optimum's ``validate_model_outputs``: nothing lands in
+``models/`` until ``onnx.checker`` passes and ONNX Runtime agrees with PyTorch (max abs
+difference within ``atol``) on the example batch and on a second batch of another size, which
+also proves that the dynamic axes really are dynamic (pytorch#148886).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from service.manifest import (
+    MODEL_FILE,
+    InputSpec,
+    Manifest,
+    OutputSpec,
+    sha256_file,
+    verify_files,
+    write_manifest,
+)
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+
+
+class ExportError(RuntimeError):
+    """The exported graph is invalid or disagrees with PyTorch; nothing was written."""
+
+
+def version_dir(models_dir: Path, name: str, version: int) -> Path:
+    return Path(models_dir) / name / str(version)
+
+
+class _TupleOutputs(nn.Module):
+    """Present a dict-returning model to the exporter as a tuple in manifest output order."""
+
+    def __init__(self, model: nn.Module, output_names: list[str]) -> None:
+        super().__init__()
+        self.model = model
+        self.output_names = output_names
+
+    def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.model(*args)
+        missing = [n for n in self.output_names if n not in out]
+        if missing:
+            raise ExportError(
+                f"forward() did not return outputs {missing}; it returned {list(out)}"
+            )
+        return tuple(out[n] for n in self.output_names)
+
+
+def _dynamic_axes(specs: list[Any]) -> dict[str, dict[int, str]]:
+    axes: dict[str, dict[int, str]] = {}
+    for spec in specs:
+        dyn = {
+            i: (d if isinstance(d, str) else f"{spec.name}_dim{i}")
+            for i, d in enumerate(spec.shape)
+            if isinstance(d, str) or d == -1
+        }
+        if dyn:
+            axes[spec.name] = dyn
+    return axes
+
+
+def _ordered(
+    example: Mapping[str, torch.Tensor], inputs: list[InputSpec]
+) -> tuple[torch.Tensor, ...]:
+    names = [i.name for i in inputs]
+    if set(example) != set(names):
+        raise ExportError(f"example inputs {sorted(example)} do not match manifest inputs {names}")
+    return tuple(example[n] for n in names)
+
+
+def _torch_outputs(model: nn.Module, args: tuple[torch.Tensor, ...]) -> list[np.ndarray]:
+    with torch.inference_mode():
+        return [t.detach().cpu().numpy() for t in model(*args)]
+
+
+def _compare(
+    session: ort.InferenceSession,
+    wrapped: nn.Module,
+    args: tuple[torch.Tensor, ...],
+    inputs: list[InputSpec],
+    outputs: list[OutputSpec],
+) -> dict[str, float]:
+    feed = {spec.name: t.cpu().numpy() for spec, t in zip(inputs, args, strict=True)}
+    got = session.run([o.name for o in outputs], feed)
+    want = _torch_outputs(wrapped, args)
+    diffs: dict[str, float] = {}
+    for spec, g, w in zip(outputs, got, want, strict=True):
+        if g.shape != w.shape:
+            raise ExportError(
+                f"output {spec.name!r}: ONNX shape {g.shape} != PyTorch shape {w.shape}"
+            )
+        diffs[spec.name] = float(np.max(np.abs(g.astype(np.float64) - w.astype(np.float64))))
+    return diffs
+
+
+def _export_graph(
+    wrapped: nn.Module,
+    args: tuple[torch.Tensor, ...],
+    path: Path,
+    inputs: list[InputSpec],
+    outputs: list[OutputSpec],
+) -> None:
+    # The TorchScript exporter with dynamic_axes is pinned on purpose: since torch 2.9 the
+    # default dynamo path converts dynamic_axes only partially (pytorch#165748).
+    torch.onnx.export(
+        wrapped,
+        args,
+        str(path),
+        input_names=[i.name for i in inputs],
+        output_names=[o.name for o in outputs],
+        dynamic_axes=_dynamic_axes([*inputs, *outputs]),
+        opset_version=OPSET,
+        do_constant_folding=True,
+        dynamo=False,
+    )
+    onnx.checker.check_model(str(path), full_check=True)
+
+
+def _check_example(example: Mapping[str, torch.Tensor]) -> None:
+    for name, tensor in example.items():
+        if tensor.dim() > 0 and tensor.shape[0] < 2:
+            raise ExportError(
+                f"example input {name!r} has batch {tensor.shape[0]}; use >= 2 "
+                "so the batch axis is not specialised to a constant"
+            )
+
+
+def export_model(
+    model: nn.Module,
+    example: Mapping[str, torch.Tensor],
+    *,
+    models_dir: Path,
+    name: str,
+    kind: str,
+    inputs: list[InputSpec],
+    outputs: list[OutputSpec],
+    version: int = 1,
+    description: str = "",
+    metrics: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
+    extra_files: Mapping[str, Path] | None = None,
+    check_example: Mapping[str, torch.Tensor] | None = None,
+    atol: float = 1e-4,
+) -> Manifest:
+    """Export ``model`` to ``models_dir/name/version/`` and return the manifest written there.
+
+    ``model.forward`` takes the inputs positionally in the order of ``inputs`` and returns a dict
+    keyed by output names. Raises ``ExportError`` (and writes nothing) when the graph fails the
+    checker or ONNX Runtime differs from PyTorch by more than ``atol`` on any output.
+    """
+    _check_example(example)
+    model.eval()
+    wrapped = _TupleOutputs(model, [o.name for o in outputs]).eval()
+    batches = [_ordered(example, inputs)]
+    if check_example is not None:
+        batches.append(_ordered(check_example, inputs))
+    target = version_dir(models_dir, name, version)
+    with tempfile.TemporaryDirectory(prefix=f"export-{name}-") as tmp:
+        staged = Path(tmp) / MODEL_FILE
+        _export_graph(wrapped, batches[0], staged, inputs, outputs)
+        session = ort.InferenceSession(str(staged), providers=["CPUExecutionProvider"])
+        parity = _parity(session, wrapped, batches, inputs, outputs)
+        bad = {k: v for k, v in parity.items() if not v <= atol}
+        if bad:
+            raise ExportError(
+                f"{name}: ONNX Runtime differs from PyTorch by more than {atol}: {bad}"
+            )
+        manifest = Manifest(
+            name=name,
+            version=version,
+            kind=kind,
+            description=description,  # type: ignore[arg-type]
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            inputs=inputs,
+            outputs=outputs,
+            metrics=metrics or {},
+            parity=parity,
+            sha256=sha256_file(staged),
+            training=training or {},
+        )
+        _install(target, staged, manifest, extra_files or {})
+    log.info("exported %s v%d to %s (parity %s)", name, version, target, _fmt(parity))
+    return manifest
+
+
+def _parity(
+    session: ort.InferenceSession,
+    wrapped: nn.Module,
+    batches: list[tuple[torch.Tensor, ...]],
+    inputs: list[InputSpec],
+    outputs: list[OutputSpec],
+) -> dict[str, float]:
+    parity: dict[str, float] = {}
+    for args in batches:
+        for key, diff in _compare(session, wrapped, args, inputs, outputs).items():
+            parity[key] = max(parity.get(key, 0.0), diff)
+    return parity
+
+
+def _install(
+    target: Path, staged: Path, manifest: Manifest, extra_files: Mapping[str, Path]
+) -> None:
+    """Write the version directory next to its final place, then swap it in whole."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = target.with_name(f".{target.name}.building")
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir()
+    shutil.copy2(staged, building / MODEL_FILE)
+    for filename, source in extra_files.items():
+        shutil.copy2(source, building / filename)
+    write_manifest(manifest, building)
+    shutil.rmtree(target, ignore_errors=True)
+    building.rename(target)
+    verify_files(manifest, target)
+
+
+def _fmt(parity: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:.2e}" for k, v in parity.items())
