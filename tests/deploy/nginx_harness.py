@@ -1,0 +1,106 @@
+"""Run docker/nginx.conf.template under the local nginx, as the nginx image would render it.
+
+The image substitutes ``${NGINX_*}`` (envsubst) and includes the result inside ``http { }``; here
+the same substitution is done in Python and a minimal main config wraps it, with every path under
+a temporary prefix. Two adaptations, both outside what the tests check: the upstream host
+``api`` (Docker's DNS) becomes ``127.0.0.1``, and on nginx older than 1.27.3 (Debian 12 ships
+1.22) the upstream ``resolve`` parameter, which open-source nginx gained in 1.27.3, is dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import time
+import warnings
+from pathlib import Path
+
+from tests.deploy.conftest import DOCKER_DIR
+
+TEMPLATE = DOCKER_DIR / "nginx.conf.template"
+RESOLVE_SINCE = (1, 27, 3)
+
+
+def nginx_version(nginx: str) -> tuple[int, ...]:
+    """The version of the nginx binary, e.g. (1, 22, 1); warns when it predates ``resolve``."""
+    output = subprocess.run([nginx, "-v"], capture_output=True, text=True, timeout=30).stderr
+    match = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", output)
+    assert match, output
+    version = tuple(int(part) for part in match.groups())
+    if version < RESOLVE_SINCE:
+        warnings.warn(
+            f"nginx {'.'.join(map(str, version))} predates the upstream 'resolve' parameter "
+            "(1.27.3); the tests run the configuration without it",
+            stacklevel=2,
+        )
+    return version
+
+
+def render(values: dict[str, str], listen: int, version: tuple[int, ...]) -> str:
+    """The template with ``values`` substituted, listening on 127.0.0.1:``listen``."""
+    text = TEMPLATE.read_text(encoding="utf-8")
+    for name, value in values.items():
+        text = text.replace("${" + name + "}", value)
+    leftover = re.findall(r"\$\{NGINX_\w+\}", text)
+    assert not leftover, f"no value for {leftover}"
+    text = text.replace("listen 80;", f"listen 127.0.0.1:{listen};")
+    if version < RESOLVE_SINCE:
+        text = text.replace(" resolve ", " ")
+    return text
+
+
+def write_prefix(prefix: Path, server_conf: str) -> Path:
+    """Write conf/nginx.conf (wrapping ``server_conf``) under ``prefix``; return its path."""
+    (prefix / "conf").mkdir(parents=True, exist_ok=True)
+    (prefix / "logs").mkdir(exist_ok=True)
+    (prefix / "conf" / "default.conf").write_text(server_conf)
+    # Workers of a root master run as "nobody", who cannot enter pytest's 0700 temp folders.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    main = (
+        f"{user}worker_processes 1;\npid {prefix}/nginx.pid;\nerror_log stderr;\n"
+        "events { worker_connections 64; }\n"
+        "http { access_log off; include default.conf; }\n"
+    )
+    path = prefix / "conf" / "nginx.conf"
+    path.write_text(main)
+    return path
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(nginx: str, prefix: Path, port: int) -> subprocess.Popen[bytes]:
+    """Start nginx in the foreground and wait until it accepts connections on ``port``."""
+    process = subprocess.Popen(
+        [nginx, "-p", f"{prefix}/", "-c", "conf/nginx.conf", "-e", "stderr", "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"nginx exited: {process.stderr.read().decode() if process.stderr else ''}"
+            )
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("nginx did not start listening within 10 s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (nginx's fast shutdown) and reap the master; it stops its own workers."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)

@@ -1,0 +1,178 @@
+"""docker/nginx.conf.template: ``nginx -t``, then real requests through nginx to a stub replica."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tests.deploy import nginx_harness as harness
+from tests.deploy.conftest import require_tool
+
+INSTALL = "apt-get install -y --no-install-recommends nginx"
+BODY_LIMIT = 4096  # small, so the test sends little
+
+
+@dataclass
+class Seen:
+    """What the stub replica received: (method, path, X-Request-ID) per request."""
+
+    requests: list[tuple[str, str, str | None]] = field(default_factory=list)
+
+
+def _stub(seen: Seen) -> ThreadingHTTPServer:
+    class Replica(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # nginx keeps upstream connections alive
+
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            seen.requests.append((self.command, self.path, self.headers.get("X-Request-ID")))
+            body = json.dumps({"path": self.path}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return ThreadingHTTPServer(("127.0.0.1", 0), Replica)
+
+
+@pytest.fixture(scope="module")
+def nginx() -> tuple[str, tuple[int, ...]]:
+    binary = require_tool("nginx", INSTALL)
+    return binary, harness.nginx_version(binary)
+
+
+def _values(upstream_port: int) -> dict[str, str]:
+    return {
+        "NGINX_UPSTREAM": f"127.0.0.1:{upstream_port}",
+        "NGINX_MAX_BODY_BYTES": str(BODY_LIMIT),
+        "NGINX_PROXY_TIMEOUT": "60s",
+    }
+
+
+def _serve(
+    nginx: tuple[str, tuple[int, ...]], prefix: Path, upstream_port: int
+) -> tuple[str, subprocess.Popen[bytes]]:
+    port = harness.free_port()
+    harness.write_prefix(prefix, harness.render(_values(upstream_port), port, nginx[1]))
+    return f"http://127.0.0.1:{port}", harness.start(nginx[0], prefix, port)
+
+
+@pytest.fixture(scope="module")
+def proxy(
+    nginx: tuple[str, tuple[int, ...]], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Seen]]:
+    """nginx in front of one stub replica, shared by the module's tests."""
+    seen = Seen()
+    replica = _stub(seen)
+    threading.Thread(target=replica.serve_forever, daemon=True).start()
+    prefix = tmp_path_factory.mktemp("nginx")
+    url, process = _serve(nginx, prefix, replica.server_address[1])
+    yield url, seen
+    harness.stop(process)
+    replica.shutdown()
+    replica.server_close()
+
+
+@pytest.fixture
+def proxied(proxy: tuple[str, Seen]) -> tuple[str, Seen]:
+    """The shared proxy, with the replica's record of requests emptied."""
+    proxy[1].requests.clear()
+    return proxy
+
+
+def _request(
+    url: str, data: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def test_configuration_passes_nginx_t(nginx: tuple[str, tuple[int, ...]], tmp_path: Path) -> None:
+    harness.write_prefix(tmp_path, harness.render(_values(8000), 8080, nginx[1]))
+    result = subprocess.run(
+        [nginx[0], "-t", "-p", f"{tmp_path}/", "-c", "conf/nginx.conf", "-e", "stderr"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/health/ready",
+        "/v1/models",
+        "/v2",
+        "/v2/health/ready",
+        "/docs",
+        "/openapi.json",
+        "/static/swagger-ui/x.css",
+        "/metrics",
+    ],
+)
+def test_service_paths_reach_a_replica(proxied: tuple[str, Seen], path: str) -> None:
+    url, seen = proxied
+    status, _, body = _request(url + path)
+    assert status == 200 and json.loads(body) == {"path": path}
+    (method, upstream_path, request_id) = seen.requests[-1]
+    assert (method, upstream_path) == ("GET", path)
+    assert request_id and len(request_id) == 32, "nginx makes a request id when none is sent"
+
+
+def test_client_request_id_is_kept(proxied: tuple[str, Seen]) -> None:
+    url, seen = proxied
+    _request(url + "/v1/models", headers={"X-Request-ID": "client-id-1"})
+    assert seen.requests[-1][2] == "client-id-1"
+
+
+def test_unknown_paths_get_the_json_envelope_without_reaching_a_replica(
+    proxied: tuple[str, Seen],
+) -> None:
+    url, seen = proxied
+    status, headers, body = _request(url + "/admin")
+    assert status == 404 and headers["Content-Type"] == "application/json"
+    assert json.loads(body)["error"]["type"] == "not_found"
+    assert seen.requests == []
+
+
+def test_body_limit_matches_and_answers_413_as_json(proxied: tuple[str, Seen]) -> None:
+    url, seen = proxied
+    status, _, _ = _request(url + "/v1/embed", data=b"x" * BODY_LIMIT)
+    assert status == 200 and seen.requests[-1][:2] == ("POST", "/v1/embed")
+    status, headers, body = _request(url + "/v1/embed", data=b"x" * (BODY_LIMIT + 1))
+    assert status == 413 and headers["Content-Type"] == "application/json"
+    error = json.loads(body)["error"]
+    assert error["type"] == "payload_too_large" and str(BODY_LIMIT) in error["message"]
+    assert len(seen.requests) == 1
+
+
+def test_no_replica_gives_503_json_with_retry_after(
+    nginx: tuple[str, tuple[int, ...]], tmp_path: Path
+) -> None:
+    url, process = _serve(nginx, tmp_path, harness.free_port())
+    try:
+        status, headers, body = _request(url + "/v1/models")
+    finally:
+        harness.stop(process)
+    assert status == 503 and headers["Retry-After"] == "1"
+    assert json.loads(body)["error"]["type"] == "not_ready"
