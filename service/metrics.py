@@ -1,7 +1,8 @@
 """Prometheus metrics: what the service did, and where the time went.
 
-Every app owns one :class:`ServiceMetrics` with its own ``CollectorRegistry`` (no global state:
-tests build many apps in one process). The batcher reports queue wait, batch size and ONNX
+Every app owns one :class:`ServiceMetrics` (the :class:`service.events.Observer` the app factory
+puts on ``app.state.observer``) with its own ``CollectorRegistry``: no global state, since tests
+build many apps in one process. The batcher reports queue wait, batch size and ONNX
 Runtime time; the HTTP middleware reports requests and in-flight work; the registry reports each
 model's state and execution provider. ``GET /metrics`` renders the Prometheus text format and is
 open without an API key, like the health probes.
@@ -13,11 +14,13 @@ Label values are bounded by construction: ``endpoint`` is the route template (``
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
+
+from service.errors import ModelNotFoundError
 
 __all__ = ["ServiceMetrics", "router"]
 
@@ -49,6 +52,7 @@ class ServiceMetrics:
             "request_duration_seconds", "Time from request received to response sent.",
             ["endpoint", "model"], namespace=namespace, registry=reg, buckets=LATENCY_BUCKETS,
         )  # fmt: skip
+        # Not labelled by endpoint: the route is only known once routing ran, after the start.
         self.in_flight = Gauge(
             "requests_in_flight", "HTTP requests being handled now.",
             namespace=namespace, registry=reg,
@@ -56,6 +60,10 @@ class ServiceMetrics:
         self.queue_seconds = Histogram(
             "queue_wait_seconds", "Time an item waited in a model's batch queue before its run.",
             ["model"], namespace=namespace, registry=reg, buckets=QUEUE_BUCKETS,
+        )  # fmt: skip
+        self.queue_depth_items = Gauge(
+            "queue_depth", "Items waiting in a model's batch queue.",
+            ["model"], namespace=namespace, registry=reg,
         )  # fmt: skip
         self.batch_size = Histogram(
             "batch_size", "Items per ONNX Runtime call (the batches the dynamic batcher formed).",
@@ -66,11 +74,15 @@ class ServiceMetrics:
             ["model"], namespace=namespace, registry=reg, buckets=LATENCY_BUCKETS,
         )  # fmt: skip
         self.batch_failures = Counter(
-            "batch_failures", "Batches whose run raised; every item of such a batch got an error.",
-            ["model"], namespace=namespace, registry=reg,
+            "batch_failures", "Batches that failed; every item of such a batch got an error.",
+            ["model", "error_type"], namespace=namespace, registry=reg,
+        )  # fmt: skip
+        self.rejections = Counter(
+            "items_rejected", "Items that never ran: queue_full (429) or timeout (504).",
+            ["model", "reason"], namespace=namespace, registry=reg,
         )  # fmt: skip
         self.model_info = Gauge(
-            "model_info", "1 for each loaded or failed model version, with its state and provider.",
+            "model_info", "1 for each model's current version, state and execution providers.",
             ["model", "version", "state", "provider"], namespace=namespace, registry=reg,
         )  # fmt: skip
         self.model_ready = Gauge(
@@ -80,35 +92,48 @@ class ServiceMetrics:
         self._info_labels: dict[str, tuple[str, str, str, str]] = {}
 
     # -- HTTP (called by the middleware) -----------------------------------------------------
-    def request_started(self) -> None:
-        """Count one more request in flight."""
+    def request_started(self, endpoint: str) -> None:
+        """Count one more request in flight (``endpoint`` is not used: see ``in_flight``)."""
         self.in_flight.inc()
 
-    def request_finished(self, endpoint: str, model: str, status: int, seconds: float) -> None:
+    def request_finished(
+        self, endpoint: str, model: str | None, status: int, seconds: float
+    ) -> None:
         """Record one answered request and take it out of the in-flight gauge."""
         self.in_flight.dec()
-        self.requests.labels(endpoint, model, str(status)).inc()
-        self.request_seconds.labels(endpoint, model).observe(seconds)
+        self.requests.labels(endpoint, model or "", str(status)).inc()
+        self.request_seconds.labels(endpoint, model or "").observe(seconds)
 
     # -- batcher ---------------------------------------------------------------------------
-    def observe_batch(
-        self, model: str, size: int, queue_waits: Iterable[float], run_seconds: float
+    def batch_executed(
+        self, model: str, size: int, queue_seconds: Sequence[float], infer_seconds: float
     ) -> None:
         """Record one ONNX Runtime call: its batch size, run time and each item's queue wait."""
         self.batch_size.labels(model).observe(size)
-        self.inference_seconds.labels(model).observe(run_seconds)
+        self.inference_seconds.labels(model).observe(infer_seconds)
         queue = self.queue_seconds.labels(model)
-        for wait in queue_waits:
+        for wait in queue_seconds:
             queue.observe(wait)
 
-    def batch_failed(self, model: str) -> None:
-        """Count one batch whose run raised."""
-        self.batch_failures.labels(model).inc()
+    def batch_failed(self, model: str, size: int, error_type: str) -> None:
+        """Count one failed batch (``size`` is already visible in the failed requests)."""
+        self.batch_failures.labels(model, error_type).inc()
+
+    def item_rejected(self, model: str, reason: str) -> None:
+        """Count one item turned away: ``queue_full`` or ``timeout``."""
+        self.rejections.labels(model, reason).inc()
+
+    def queue_depth(self, model: str, depth: int) -> None:
+        """Publish how many items wait in the model's queue."""
+        self.queue_depth_items.labels(model).set(depth)
 
     # -- registry --------------------------------------------------------------------------
-    def set_model_state(self, model: str, version: str, state: str, provider: str = "") -> None:
-        """Publish a model's state (``loading``, ``ready``, ``failed``...) and its provider."""
-        labels = (model, str(version), state, provider)
+    def model_state(self, model: str, version: int, state: str, providers: Sequence[str]) -> None:
+        """Publish a model's state (``loading``, ``ready``, ``failed``) and the providers in use.
+
+        One ``model_info`` series per model: the previous one is removed when anything changes.
+        """
+        labels = (model, str(version), state, ",".join(providers))
         old = self._info_labels.get(model)
         if old is not None and old != labels:
             self.model_info.remove(*old)
@@ -131,6 +156,8 @@ router = APIRouter(tags=["observability"])
 @router.get("/metrics", response_class=Response)
 def get_metrics(request: Request) -> Response:
     """Prometheus metrics of this process (text exposition format)."""
-    metrics: ServiceMetrics = request.app.state.metrics
-    body, content_type = metrics.render(request.headers.get("accept", ""))
+    observer = getattr(request.app.state, "observer", None)
+    if not isinstance(observer, ServiceMetrics):
+        raise ModelNotFoundError("metrics are not enabled in this app")
+    body, content_type = observer.render(request.headers.get("accept", ""))
     return Response(content=body, headers={"Content-Type": content_type})

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Providers = Literal["auto", "cpu", "cuda"]
@@ -16,7 +16,7 @@ GraphOptimization = Literal["disable", "basic", "extended", "all"]
 
 
 class Settings(BaseSettings):
-    """Every knob of the service. Environment variables: ``MMS_<FIELD>`` (e.g. ``MMS_MODEL_DIR``)."""
+    """Every knob of the service; environment variables ``MMS_<FIELD>``, e.g. ``MMS_MODEL_DIR``."""
 
     model_config = SettingsConfigDict(env_prefix="MMS_", extra="forbid", frozen=True)
 
@@ -72,3 +72,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _check_queue_fits_a_request(self) -> Settings:
+        if self.max_queue_size < self.max_items:
+            raise ValueError(
+                f"max_queue_size ({self.max_queue_size}) must be >= max_items ({self.max_items}), "
+                "or the largest allowed request could never be queued"
+            )
+        return self

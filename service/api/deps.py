@@ -1,0 +1,32 @@
+"""Typed dependencies: the long-lived objects on ``app.state``, read per request."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from service.inference.engine import Engine
+from service.settings import Settings
+
+
+def get_engine(request: Request) -> Engine:
+    """The app's :class:`Engine` (``app.state.engine``)."""
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_settings(request: Request) -> Settings:
+    """The app's :class:`Settings` (``app.state.settings``)."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def mark_model(request: Request, name: str) -> str:
+    """Record which model a request used (the ``model`` label of request metrics)."""
+    request.state.model = name
+    return name

@@ -1,0 +1,69 @@
+"""The app factory: ``create_app(settings)`` wires the engine, routers, middleware and errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from service import metrics
+from service.api import classify, docs, embeddings, health, models, sentiment, v2
+from service.api.errors import install_error_handlers
+from service.api.formguard import Utf8FormGuard
+from service.api.middleware import RequestContextMiddleware
+from service.events import Observer
+from service.inference.engine import Engine
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "0.1.0"
+DESCRIPTION = (
+    "Multi-task and multimodal models served with ONNX Runtime: classification heads, "
+    "sentiment, and image/text embeddings in shared spaces, with dynamic batching."
+)
+
+
+def create_app(settings: Settings | None = None, *, observer: Observer | None = None) -> FastAPI:
+    """Build the app. Models load in the background once the lifespan starts.
+
+    Args:
+        settings: the configuration; read from ``MMS_*`` environment variables when omitted.
+        observer: receives metrics events; a Prometheus ``ServiceMetrics`` when omitted.
+    """
+    settings = settings or Settings()
+    observer = observer or metrics.ServiceMetrics()
+    app = FastAPI(
+        title="mapping-serve", version=API_VERSION, description=DESCRIPTION,
+        lifespan=_lifespan, docs_url=None, redoc_url=None,
+    )  # fmt: skip
+    app.state.settings = settings
+    app.state.observer = observer
+    app.state.engine = Engine(settings, observer)
+    install_error_handlers(app)
+    for module in (health, models, classify, sentiment, embeddings, docs, metrics, v2):
+        app.include_router(module.router)
+    docs.mount_swagger_assets(app)
+    app.add_middleware(Utf8FormGuard)
+    app.add_middleware(RequestContextMiddleware, settings=settings, observer=observer)
+    if settings.cors_origins:  # outermost, so preflights and error replies get CORS headers
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
+            allow_headers=["*"], expose_headers=["X-Request-ID", "Retry-After"],
+        )  # fmt: skip
+    return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start loading models (readiness waits for them); on shutdown drain the batchers."""
+    engine: Engine = app.state.engine
+    await engine.start()
+    try:
+        yield
+    finally:
+        log.info("shutting down: draining the batch queues")
+        await engine.stop()

@@ -1,0 +1,87 @@
+"""Run an HTTP server under test in a child process, on a free loopback port.
+
+The server gets its own process (its own interpreter and GIL), as in production, so the load
+generator in the benchmark process does not share an event loop or a GIL with it. Output goes
+to a log file, which is shown when the server fails to come up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+
+import httpx
+
+__all__ = ["free_port", "serve", "wait_ready"]
+
+log = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """Poll ``url`` until it answers 200; raise if the process exits or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with code {proc.returncode} before it was ready")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2.0, trust_env=False).status_code == 200:
+                return
+        time.sleep(0.25)
+    raise TimeoutError(f"{url} was not ready after {timeout_s:.0f} s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()  # uvicorn drains on SIGTERM
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def serve(
+    app: str, *, env: dict[str, str] | None = None, ready_path: str, timeout_s: float = 180.0
+) -> Iterator[str]:
+    """Serve the uvicorn app factory ``app`` ("module:function"); yield its base URL.
+
+    Args:
+        app: import string of an app factory taking no arguments.
+        env: extra environment variables for the child (e.g. ``MMS_MODEL_DIR``).
+        ready_path: path that answers 200 once the server can take the load.
+        timeout_s: how long to wait for readiness (model loading and warm-up included).
+    """
+    port = free_port()
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", app, "--host", HOST, "--port", str(port),
+           "--no-access-log", "--log-level", "warning"]  # fmt: skip
+    child_env = {**os.environ, **(env or {})}
+    with tempfile.TemporaryFile() as logfile:
+        proc = subprocess.Popen(cmd, env=child_env, stdout=logfile, stderr=subprocess.STDOUT)
+        try:
+            base = f"http://{HOST}:{port}"
+            try:
+                wait_ready(base + ready_path, proc, timeout_s)
+            except (RuntimeError, TimeoutError):
+                logfile.seek(0)
+                log.error("server %s failed:\n%s", app, logfile.read().decode(errors="replace"))
+                raise
+            yield base
+        finally:
+            _stop(proc)

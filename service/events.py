@@ -1,0 +1,69 @@
+"""The events the service emits for metrics, as a small interface with a no-op default.
+
+``service/metrics.py`` implements :class:`Observer` with Prometheus collectors; the app factory
+puts one instance on ``app.state.observer`` and hands it to the engine. Methods must be cheap and
+must never raise (they are called on the event loop and from inference threads).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+
+class Observer(Protocol):
+    """Receives service events. All durations are in seconds."""
+
+    def request_started(self, endpoint: str) -> None:
+        """An HTTP request entered the app; ``endpoint`` is the route template."""
+
+    def request_finished(
+        self, endpoint: str, model: str | None, status: int, seconds: float
+    ) -> None:
+        """An HTTP request finished with ``status``; ``model`` when the route resolved one."""
+
+    def batch_executed(
+        self, model: str, size: int, queue_seconds: Sequence[float], infer_seconds: float
+    ) -> None:
+        """One ONNX Runtime call ran ``size`` items; ``queue_seconds`` has one wait per item."""
+
+    def batch_failed(self, model: str, size: int, error_type: str) -> None:
+        """One batch failed; each of its ``size`` items got an ``error_type`` error."""
+
+    def item_rejected(self, model: str, reason: str) -> None:
+        """An item never ran: ``reason`` is ``queue_full`` (429) or ``timeout`` (504)."""
+
+    def queue_depth(self, model: str, depth: int) -> None:
+        """Items waiting in the model's queue, after each enqueue and each batch taken."""
+
+    def model_state(self, model: str, version: int, state: str, providers: Sequence[str]) -> None:
+        """A model changed state (``loading``, ``ready``, ``failed``); ``providers`` in use."""
+
+
+class NullObserver:
+    """The default observer: does nothing."""
+
+    def request_started(self, endpoint: str) -> None:
+        """Ignore."""
+
+    def request_finished(
+        self, endpoint: str, model: str | None, status: int, seconds: float
+    ) -> None:
+        """Ignore."""
+
+    def batch_executed(
+        self, model: str, size: int, queue_seconds: Sequence[float], infer_seconds: float
+    ) -> None:
+        """Ignore."""
+
+    def batch_failed(self, model: str, size: int, error_type: str) -> None:
+        """Ignore."""
+
+    def item_rejected(self, model: str, reason: str) -> None:
+        """Ignore."""
+
+    def queue_depth(self, model: str, depth: int) -> None:
+        """Ignore."""
+
+    def model_state(self, model: str, version: int, state: str, providers: Sequence[str]) -> None:
+        """Ignore."""

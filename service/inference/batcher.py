@@ -1,0 +1,235 @@
+"""Dynamic batching: collect items from any number of requests, run them as one call, split back.
+
+One :class:`Batcher` per model. Requests put ``(item, future)`` pairs into a bounded queue; a
+single worker task takes up to ``max_batch_size`` items, waiting at most ``max_delay_s`` after the
+first one, runs ``run_batch`` once in a thread (off the event loop) and resolves each future with
+its own result. Every wait has a timeout, a full queue is rejected at once (429), and a failed
+batch fails each of its futures, so no request can hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from service.errors import (
+    InferenceError,
+    InferenceTimeoutError,
+    NotReadyError,
+    OverloadedError,
+    ServiceError,
+)
+from service.events import NullObserver, Observer
+
+log = logging.getLogger(__name__)
+
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
+
+
+@dataclass(frozen=True)
+class BatcherConfig:
+    """Limits of one batcher (see ``Settings`` for the meaning of each)."""
+
+    max_batch_size: int = 16
+    max_delay_s: float = 0.005
+    max_queue_size: int = 256
+    timeout_s: float = 30.0
+    retry_after_s: int = 1
+
+
+@dataclass
+class BatcherStats:
+    """Counters since start; ``sizes`` maps batch size to how many batches had it."""
+
+    batches: int = 0
+    items: int = 0
+    failed_batches: int = 0
+    rejected: int = 0
+    timeouts: int = 0
+    largest_batch: int = 0
+    sizes: Counter[int] = field(default_factory=Counter)
+
+
+@dataclass
+class _Pending(Generic[ItemT, ResultT]):
+    item: ItemT
+    future: asyncio.Future[ResultT]
+    enqueued: float
+
+
+class Batcher(Generic[ItemT, ResultT]):
+    """Batches items for ``run_batch``, which must return one result per item, in order."""
+
+    def __init__(
+        self,
+        name: str,
+        run_batch: Callable[[list[ItemT]], Sequence[ResultT]],
+        config: BatcherConfig,
+        *,
+        executor: Executor | None = None,
+        observer: Observer | None = None,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.stats = BatcherStats()
+        self._run_batch = run_batch
+        self._executor = executor
+        self._observer: Observer = observer or NullObserver()
+        self._queue: asyncio.Queue[_Pending[ItemT, ResultT]] = asyncio.Queue(config.max_queue_size)
+        self._task: asyncio.Task[None] | None = None
+        self._current: list[_Pending[ItemT, ResultT]] = []  # taken from the queue, not answered
+        self._closed = False
+
+    @property
+    def queue_depth(self) -> int:
+        """Items waiting for a batch."""
+        return self._queue.qsize()
+
+    @property
+    def pending(self) -> int:
+        """Items accepted and not answered yet (queued, being collected or running)."""
+        return self._queue.qsize() + len(self._current)
+
+    def start(self) -> None:
+        """Start the worker task (call from the running event loop)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._work(), name=self.name)
+
+    async def stop(self, drain_timeout_s: float = 10.0) -> None:
+        """Refuse new items, let queued ones run (up to ``drain_timeout_s``), then stop."""
+        self._closed = True
+        deadline = time.monotonic() + drain_timeout_s
+        while (self._current or not self._queue.empty()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        leftovers = self._current + [self._queue.get_nowait() for _ in range(self._queue.qsize())]
+        for pending in leftovers:
+            _fail(pending.future, NotReadyError(f"model {self.name!r} is shutting down"))
+        self._current = []
+
+    async def submit(self, item: ItemT) -> ResultT:
+        """Run one item in the next batch and return its result."""
+        return (await self.submit_many([item]))[0]
+
+    async def submit_many(self, items: Sequence[ItemT]) -> list[ResultT]:
+        """Queue all ``items`` (or none: 429 when they do not fit), await every result."""
+        futures = self._enqueue(items)
+        try:
+            return list(await asyncio.wait_for(asyncio.gather(*futures), self.config.timeout_s))
+        except asyncio.TimeoutError:
+            self.stats.timeouts += 1
+            self._observer.item_rejected(self.name, "timeout")
+            raise InferenceTimeoutError(
+                f"model {self.name!r} did not answer within {self.config.timeout_s:g} s; "
+                "the service is overloaded, retry later or send fewer items",
+                model=self.name,
+            ) from None
+        finally:
+            for future in futures:
+                future.cancel()  # no-op when done; skips queued items nobody waits for
+
+    def _enqueue(self, items: Sequence[ItemT]) -> list[asyncio.Future[ResultT]]:
+        if self._closed or self._task is None:
+            raise NotReadyError(f"model {self.name!r} is not accepting requests", model=self.name)
+        free = self._queue.maxsize - self._queue.qsize()
+        if len(items) > free:
+            self.stats.rejected += len(items)
+            self._observer.item_rejected(self.name, "queue_full")
+            raise OverloadedError(
+                f"the queue of model {self.name!r} is full ({self._queue.maxsize} items); "
+                "retry after a moment",
+                retry_after_s=self.config.retry_after_s,
+                model=self.name,
+            )
+        loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        futures: list[asyncio.Future[ResultT]] = []
+        for item in items:
+            future: asyncio.Future[ResultT] = loop.create_future()
+            self._queue.put_nowait(_Pending(item, future, now))
+            futures.append(future)
+        self._observer.queue_depth(self.name, self._queue.qsize())
+        return futures
+
+    async def _work(self) -> None:
+        while True:
+            batch = await self._collect()
+            self._observer.queue_depth(self.name, self._queue.qsize())
+            live = [p for p in batch if not p.future.done()]  # drop timed-out / cancelled items
+            if live:
+                await self._execute(live)
+            self._current = []  # kept on cancellation, so stop() can fail those futures
+
+    async def _collect(self) -> list[_Pending[ItemT, ResultT]]:
+        """Wait for one item, then gather more until the batch is full or the delay is over."""
+        self._current = batch = [await self._queue.get()]  # taken items count as in flight
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.max_delay_s
+        while len(batch) < self.config.max_batch_size:
+            if not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+                continue
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+            except asyncio.TimeoutError:
+                break
+        return batch
+
+    async def _execute(self, batch: list[_Pending[ItemT, ResultT]]) -> None:
+        started = time.monotonic()
+        waits = [started - p.enqueued for p in batch]
+        items = [p.item for p in batch]
+        loop = asyncio.get_running_loop()
+        try:
+            results = await loop.run_in_executor(self._executor, self._run_batch, items)
+            if len(results) != len(batch):
+                raise InferenceError(
+                    f"model {self.name!r} returned {len(results)} results for {len(batch)} items"
+                )
+        except Exception as exc:  # any failure fails the whole batch, never a hang
+            self._fail_batch(batch, exc)
+            return
+        self._record(len(batch), waits, time.monotonic() - started)
+        for pending, result in zip(batch, results, strict=True):
+            if not pending.future.done():
+                pending.future.set_result(result)
+
+    def _fail_batch(self, batch: list[_Pending[ItemT, ResultT]], exc: Exception) -> None:
+        if isinstance(exc, ServiceError):
+            error: ServiceError = exc
+        else:
+            log.exception("batch of %d items failed on model %r", len(batch), self.name)
+            error = InferenceError(
+                f"inference failed on model {self.name!r} for a batch of {len(batch)} items; "
+                "see the server log",
+                model=self.name,
+            )
+        self.stats.failed_batches += 1
+        self._observer.batch_failed(self.name, len(batch), error.type)
+        for pending in batch:
+            _fail(pending.future, error)
+
+    def _record(self, size: int, waits: list[float], infer_s: float) -> None:
+        self.stats.batches += 1
+        self.stats.items += size
+        self.stats.largest_batch = max(self.stats.largest_batch, size)
+        self.stats.sizes[size] += 1
+        self._observer.batch_executed(self.name, size, waits, infer_s)
+
+
+def _fail(future: asyncio.Future[ResultT], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)

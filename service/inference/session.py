@@ -1,0 +1,152 @@
+"""One ONNX Runtime session per model: provider choice, batch collation and splitting.
+
+Items are ``dict[input name -> array without the batch axis]``. A batch is collated by stacking;
+sequence inputs of different lengths are padded to the longest item of that batch. Results are
+split back into one ``dict[output name -> array]`` per item, after checking that every output
+has exactly one row per item.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from service.errors import InferenceError, InvalidInputError
+from service.manifest import Manifest
+
+log = logging.getLogger(__name__)
+
+Item = dict[str, np.ndarray]
+Outputs = dict[str, np.ndarray]
+
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+_GRAPH_LEVELS = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+_NUMPY_DTYPES: dict[str, np.dtype[Any]] = {
+    "float32": np.dtype(np.float32),
+    "int64": np.dtype(np.int64),
+}
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """How sessions are created (see ``Settings`` for each field)."""
+
+    providers: str = "auto"
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
+    graph_optimization: str = "all"
+
+
+def requested_providers(mode: str) -> list[str]:
+    """Providers to ask ORT for, CUDA first unless ``mode`` is ``cpu``.
+
+    ORT silently drops CUDA when its libraries or the GPU are missing, so callers must read
+    ``session.get_providers()`` to learn what is really in use.
+    """
+    if mode == "cpu":
+        return [CPU]
+    if mode == "cuda" or CUDA in ort.get_available_providers():
+        return [CUDA, CPU]
+    return [CPU]
+
+
+def create_session(model_path: Path, config: SessionConfig) -> ort.InferenceSession:
+    """Create an ``InferenceSession`` with the configured threads, optimisation and providers."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = config.intra_op_threads
+    options.inter_op_num_threads = config.inter_op_threads
+    options.graph_optimization_level = _GRAPH_LEVELS[config.graph_optimization]
+    return ort.InferenceSession(
+        str(model_path), sess_options=options, providers=requested_providers(config.providers)
+    )
+
+
+class ModelRunner:
+    """Runs batches of items through one model's session."""
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        session: ort.InferenceSession,
+        pad_values: dict[str, int] | None = None,
+    ) -> None:
+        self.manifest = manifest
+        self.session = session
+        self.providers: list[str] = list(session.get_providers())
+        self._pad = pad_values or {}
+        self._output_names = [o.name for o in manifest.outputs]
+        _check_io(manifest, session)
+
+    def check_item(self, item: Item) -> None:
+        """Raise ``InvalidInputError`` unless every input is there with its dtype and shape."""
+        expected = {i.name for i in self.manifest.inputs}
+        if set(item) != expected:
+            raise InvalidInputError(
+                f"model {self.manifest.name!r} takes inputs {sorted(expected)}, got {sorted(item)}"
+            )
+        for spec in self.manifest.inputs:
+            _check_array(spec.name, item[spec.name], _NUMPY_DTYPES[spec.dtype], spec.shape[1:])
+
+    def run(self, items: list[Item]) -> list[Outputs]:
+        """Run ``items`` as one batch; returns one output dict per item, in order."""
+        feeds = {spec.name: self._collate(spec.name, items) for spec in self.manifest.inputs}
+        arrays = self.session.run(self._output_names, feeds)
+        results: list[Outputs] = [{} for _ in items]
+        for name, array in zip(self._output_names, arrays, strict=True):
+            if array.shape[:1] != (len(items),):
+                raise InferenceError(
+                    f"model {self.manifest.name!r} output {name!r} has shape {array.shape} "
+                    f"for a batch of {len(items)}; it must have one row per item"
+                )
+            for result, row in zip(results, array, strict=True):
+                result[name] = row
+        return results
+
+    def _collate(self, name: str, items: list[Item]) -> np.ndarray:
+        arrays = [item[name] for item in items]
+        shape = tuple(max(dims) for dims in zip(*(a.shape for a in arrays), strict=True))
+        if all(a.shape == shape for a in arrays):
+            return np.stack(arrays)
+        batch = np.full((len(arrays), *shape), self._pad.get(name, 0), dtype=arrays[0].dtype)
+        for row, array in zip(batch, arrays, strict=True):
+            row[tuple(slice(0, n) for n in array.shape)] = array
+        return batch
+
+
+def _check_array(name: str, array: np.ndarray, dtype: np.dtype[Any], dims: list[int | str]) -> None:
+    if not isinstance(array, np.ndarray) or array.dtype != dtype:
+        got = getattr(array, "dtype", type(array).__name__)
+        raise InvalidInputError(f"input {name!r} must be {dtype}, got {got}")
+    if array.ndim != len(dims):
+        raise InvalidInputError(
+            f"input {name!r} must have {len(dims)} dimensions per item, got shape {array.shape}"
+        )
+    for axis, (want, got_dim) in enumerate(zip(dims, array.shape, strict=True)):
+        if (isinstance(want, int) and want > 0 and got_dim != want) or got_dim == 0:
+            raise InvalidInputError(
+                f"input {name!r} axis {axis + 1} must be {want}, got shape {array.shape}"
+            )
+
+
+def _check_io(manifest: Manifest, session: ort.InferenceSession) -> None:
+    """The ONNX graph's input and output names must be exactly the manifest's."""
+    graph_in = {i.name for i in session.get_inputs()}
+    graph_out = {o.name for o in session.get_outputs()}
+    want_in = {i.name for i in manifest.inputs}
+    want_out = {o.name for o in manifest.outputs}
+    if graph_in != want_in or not want_out <= graph_out:
+        raise ValueError(
+            f"model.onnx has inputs {sorted(graph_in)} and outputs {sorted(graph_out)}, the "
+            f"manifest declares inputs {sorted(want_in)} and outputs {sorted(want_out)}"
+        )

@@ -1,0 +1,144 @@
+"""The benchmark's parts: images, raw timing, load generator, summary; and one tiny full run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import StreamingResponse
+
+from service import bench
+from service.bench_http import KeepAliveConnection
+from service.bench_load import LoadSpec, run_load, summarize
+from service.bench_raw import measure_raw, sample_jpegs
+from service.bench_server import free_port
+from service.manifest import ImageInput
+from tests.service.tiny_models import build_repository
+
+SPEC = ImageInput(name="image", shape=["batch", 3, 8, 8], size=(8, 8), resize=10)
+
+
+def test_sample_jpegs_are_distinct_jpeg_files() -> None:
+    jpegs = sample_jpegs(6)
+    assert len(jpegs) == 6 and len(set(jpegs)) == 6
+    assert all(j[:2] == b"\xff\xd8" for j in jpegs)
+
+
+def test_measure_raw_times_every_batch_size_and_picks_the_fastest() -> None:
+    seen: list[tuple[int, ...]] = []
+
+    def run(batch: np.ndarray) -> None:
+        seen.append(batch.shape)
+        time.sleep(0.004)  # a fixed cost per call: bigger batches are faster per image
+
+    result = measure_raw(run, SPEC, sample_jpegs(3), [4, 2], images=8)
+    assert sorted(result.images_per_s) == [1, 2, 4]
+    assert result.best_batch == 4
+    assert (4, 3, 8, 8) in seen and (1, 3, 8, 8) in seen
+    assert result.single_ms >= 4.0
+
+
+def test_summarize_percentiles_ignore_failed_requests() -> None:
+    latencies = [0.01] * 98 + [0.5, 9.9]
+    statuses = [200] * 99 + [503]
+    result = summarize(8, latencies, statuses, seconds=2.0)
+    assert result.requests == 100 and result.errors == 1
+    assert result.throughput == pytest.approx(99 / 2.0)
+    assert result.p50_ms == pytest.approx(10.0)
+    assert result.p99_ms < 9900  # the failed request's 9.9 s is not a latency sample
+    assert result.statuses == {"200": 99, "503": 1}
+
+
+@pytest.fixture()
+def echo_url() -> Iterator[str]:
+    app = FastAPI()
+
+    @app.post("/echo")
+    async def echo(request: Request) -> Response:
+        body = await request.body()
+        return Response(body, status_code=200 if body != b"fail" else 500)
+
+    @app.post("/chunked")
+    async def chunked(request: Request) -> StreamingResponse:
+        body = await request.body()
+        return StreamingResponse(iter([body, b"-", body]), status_code=201)
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}/echo"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.mark.parametrize("client", ["raw", "httpx"])
+def test_load_generator_sends_exactly_the_requested_count(echo_url: str, client: str) -> None:
+    spec = LoadSpec(url=echo_url, bodies=[b"a", b"fail"], concurrency=4, requests=30, warmup=4,
+                    client=client)  # type: ignore[arg-type]  # fmt: skip
+    result = run_load(spec)
+    assert result.requests == 30
+    assert result.statuses == {"200": 15, "500": 15}  # bodies alternate
+    assert result.concurrency == 4 and result.throughput > 0
+
+
+def test_summary_ratios_and_checks() -> None:
+    def level(c: int, rps: float, p50: float, p99: float) -> dict[str, float]:
+        return {"concurrency": c, "throughput": rps, "p50_ms": p50, "p90_ms": p50, "p99_ms": p99,
+                "errors": 0}  # fmt: skip
+
+    report = {
+        "raw": {"best_images_per_s": 100.0, "best_batch": 8, "single_ms": 12.0,
+                "images_per_s": {1: 80.0, 8: 100.0}},
+        "served": [level(1, 60, 15.0, 20.0), level(32, 95, 300.0, 600.0)],
+        "baseline": [level(1, 70, 13.0, 18.0), level(32, 80, 350.0, 1500.0)],
+    }  # fmt: skip
+    lines, summary = bench.summarize(report, bench.Targets())
+    assert summary["ratios"]["served_over_raw"] == pytest.approx(0.95)
+    assert summary["ratios"]["c1_overhead_ms"] == pytest.approx(3.0)
+    assert summary["checks"] == {
+        "served_over_raw": True, "p99_over_p50": True, "c1_overhead_ms": True,
+        "throughput_vs_baseline": True, "p99_vs_baseline": True,
+    }  # fmt: skip
+    assert any(line.startswith("served ") for line in lines)
+
+
+@pytest.mark.slow
+def test_a_tiny_full_run_writes_results(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    repo = build_repository(tmp_path / "models")
+    out = tmp_path / "results"
+    argv = ["--models-dir", str(repo), "--concurrency", "1,4", "--requests", "12",
+            "--batch-sizes", "1,2", "--raw-images", "4", "--out", str(out)]  # fmt: skip
+    assert bench.main(argv) == 0
+    (path,) = out.glob("bench-vision-*.json")
+    report = json.loads(path.read_text())
+    assert [r["concurrency"] for r in report["served"]] == [1, 4]
+    assert [r["concurrency"] for r in report["baseline"]] == [1, 4]
+    assert all(r["errors"] == 0 and r["requests"] == 12 for r in report["served"])
+    assert report["served"][0]["mean_batch"] >= 1.0
+    assert set(report["summary"]["checks"]) >= {"served_over_raw", "p99_vs_baseline"}
+
+
+def test_keep_alive_connection_reads_chunked_bodies_and_survives_failures(echo_url: str) -> None:
+    chunked_url = echo_url.replace("/echo", "/chunked")
+
+    async def scenario() -> list[int]:
+        connection = KeepAliveConnection(chunked_url, {}, timeout_s=5)
+        statuses = [await connection.post(b"x" * 5000) for _ in range(3)]  # one socket, reused
+        dead = KeepAliveConnection(f"http://127.0.0.1:{free_port()}/", {}, timeout_s=5)
+        statuses.append(await dead.post(b"x"))  # nothing listens there
+        await connection.close()
+        return statuses
+
+    assert asyncio.run(scenario()) == [201, 201, 201, 0]

@@ -1,0 +1,127 @@
+"""The Prometheus observer: series it records, one registry per app, the /metrics route."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from service.errors import ModelNotFoundError
+from service.events import NullObserver, Observer
+from service.metrics import ServiceMetrics, router
+
+
+def _samples(metrics: ServiceMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    body, _ = metrics.render()
+    out = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def test_implements_every_observer_method_with_the_same_signature() -> None:
+    names = [
+        n for n, _ in inspect.getmembers(Observer, inspect.isfunction) if not n.startswith("_")
+    ]
+    assert names, "the Observer protocol has no methods?"
+    for name in names:
+        expected = inspect.signature(getattr(NullObserver, name))
+        assert inspect.signature(getattr(ServiceMetrics, name)) == expected, name
+
+
+def test_requests_latency_and_in_flight() -> None:
+    metrics = ServiceMetrics()
+    metrics.request_started("/v1/classify")
+    metrics.request_started("/v1/classify")
+    assert _samples(metrics)[("mms_requests_in_flight", ())] == 2
+    metrics.request_finished("/v1/classify", "vision", 200, 0.012)
+    metrics.request_finished("/v1/classify", None, 404, 0.001)
+    samples = _samples(metrics)
+    ok = (("endpoint", "/v1/classify"), ("model", "vision"), ("status", "200"))
+    missing = (("endpoint", "/v1/classify"), ("model", ""), ("status", "404"))
+    assert samples[("mms_requests_total", ok)] == 1
+    assert samples[("mms_requests_total", missing)] == 1
+    assert samples[("mms_requests_in_flight", ())] == 0
+    count = (
+        "mms_request_duration_seconds_count",
+        (("endpoint", "/v1/classify"), ("model", "vision")),
+    )
+    assert samples[count] == 1
+
+
+def test_batches_queue_waits_failures_and_rejections() -> None:
+    metrics = ServiceMetrics()
+    metrics.batch_executed("vision", 3, [0.001, 0.002, 0.004], 0.020)
+    metrics.batch_executed("vision", 1, [0.0], 0.008)
+    metrics.batch_failed("vision", 2, "inference_error")
+    metrics.item_rejected("vision", "queue_full")
+    metrics.queue_depth("vision", 7)
+    samples = _samples(metrics)
+    model = (("model", "vision"),)
+    assert samples[("mms_batch_size_count", model)] == 2
+    assert samples[("mms_batch_size_sum", model)] == 4
+    assert samples[("mms_queue_wait_seconds_count", model)] == 4
+    assert abs(samples[("mms_inference_seconds_sum", model)] - 0.028) < 1e-9
+    assert samples[("mms_batch_size_bucket", (("le", "2.0"), *model))] == 1  # only the size-1 batch
+    failed = (("error_type", "inference_error"), ("model", "vision"))
+    assert samples[("mms_batch_failures_total", failed)] == 1
+    assert (
+        samples[("mms_items_rejected_total", (("model", "vision"), ("reason", "queue_full")))] == 1
+    )
+    assert samples[("mms_queue_depth", model)] == 7
+
+
+def test_model_state_keeps_one_info_series_per_model() -> None:
+    metrics = ServiceMetrics()
+    metrics.model_state("vision", 1, "loading", [])
+    metrics.model_state("vision", 1, "ready", ["CPUExecutionProvider"])
+    samples = _samples(metrics)
+    info = [key for key in samples if key[0] == "mms_model_info"]
+    assert info == [
+        (
+            "mms_model_info",
+            (("model", "vision"), ("provider", "CPUExecutionProvider"), ("state", "ready"),
+             ("version", "1")),
+        )
+    ]  # fmt: skip
+    assert samples[("mms_model_ready", (("model", "vision"),))] == 1
+    metrics.model_state("vision", 1, "failed", [])
+    assert _samples(metrics)[("mms_model_ready", (("model", "vision"),))] == 0
+
+
+def test_each_instance_has_its_own_registry() -> None:
+    first, second = ServiceMetrics(), ServiceMetrics()
+    first.item_rejected("vision", "timeout")
+    assert ("mms_items_rejected_total", (("model", "vision"), ("reason", "timeout"))) in _samples(
+        first
+    )
+    assert not any(key[0] == "mms_items_rejected_total" for key in _samples(second))
+
+
+def _app(observer: object) -> FastAPI:
+    app = FastAPI()
+    app.state.observer = observer
+    app.include_router(router)
+    return app
+
+
+def test_route_serves_the_text_format_and_openmetrics_on_request() -> None:
+    metrics = ServiceMetrics()
+    metrics.batch_executed("vision", 2, [0.001, 0.001], 0.01)
+    with TestClient(_app(metrics)) as client:
+        text = client.get("/metrics")
+        assert text.status_code == 200
+        assert text.headers["content-type"].startswith("text/plain; version=0.0.4")
+        assert 'mms_batch_size_sum{model="vision"} 2.0' in text.text
+        om = client.get("/metrics", headers={"accept": "application/openmetrics-text"})
+        assert om.headers["content-type"].startswith("application/openmetrics-text")
+        assert om.text.rstrip().endswith("# EOF")
+
+
+def test_route_raises_not_found_when_the_app_has_no_metrics() -> None:
+    with TestClient(_app(NullObserver())) as client, pytest.raises(ModelNotFoundError):
+        client.get("/metrics")

@@ -1,0 +1,31 @@
+"""Settings: MMS_* environment variables, comma lists, and checks that catch bad combinations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from service.settings import Settings
+
+
+def test_environment_variables_with_the_mms_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MMS_MODEL_DIR", "/srv/models")
+    monkeypatch.setenv("MMS_MODELS", "vision, text")
+    monkeypatch.setenv("MMS_CORS_ORIGINS", "https://a.example,https://b.example")
+    monkeypatch.setenv("MMS_REQUIRE_GPU", "true")
+    settings = Settings()
+    assert settings.model_dir == Path("/srv/models")
+    assert settings.models == ["vision", "text"]
+    assert settings.cors_origins == ["https://a.example", "https://b.example"]
+    assert settings.require_gpu is True
+
+
+def test_unknown_and_inconsistent_settings_fail_loudly() -> None:
+    with pytest.raises(ValidationError):
+        Settings(providers="tpu")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="max_queue_size"):
+        Settings(max_queue_size=4, max_items=8)
+    with pytest.raises(ValidationError):
+        Settings(max_batch_siz=8)  # type: ignore[call-arg]
