@@ -34,10 +34,9 @@ import httpx
 import onnxruntime as ort
 
 from service.bench_load import LoadResult, LoadSpec, run_load
-from service.bench_raw import RawResult, measure_raw, sample_jpegs
+from service.bench_raw import RawResult, latest_version, measure_raw, open_session, sample_jpegs
 from service.bench_server import serve
-from service.inference.session import SessionConfig, create_session
-from service.manifest import MODEL_FILE, ImageInput, read_manifest
+from service.manifest import ImageInput, read_manifest
 from service.settings import Settings
 
 log = logging.getLogger("service.bench")
@@ -91,17 +90,12 @@ def _bodies(model: str, jpegs: list[bytes]) -> list[bytes]:
 
 def run_raw(args: argparse.Namespace, jpegs: list[bytes]) -> RawResult:
     """(a) The in-process pipeline with the service's session options (from ``MMS_*``)."""
-    settings = Settings(model_dir=args.models_dir)
-    version_dir = max((args.models_dir / args.model).iterdir(), key=lambda p: int(p.name))
+    version_dir = latest_version(args.models_dir, args.model)
     manifest = read_manifest(version_dir)
     spec = manifest.input("image")
     if not isinstance(spec, ImageInput):
         raise SystemExit(f"model {args.model!r} takes no image; the benchmark needs one")
-    config = SessionConfig(
-        providers=settings.providers, intra_op_threads=settings.intra_op_threads,
-        inter_op_threads=settings.inter_op_threads, graph_optimization=settings.graph_optimization,
-    )  # fmt: skip
-    session = create_session(version_dir / MODEL_FILE, config)
+    session = open_session(version_dir, Settings(model_dir=args.models_dir))
     names = [o.name for o in manifest.outputs]
     return measure_raw(
         lambda batch: session.run(names, {spec.name: batch}), spec, jpegs,
@@ -122,16 +116,29 @@ def _mean_batch(before: dict[str, int], after: dict[str, int]) -> float:
     return sum(k * v for k, v in delta.items()) / batches if batches else float("nan")
 
 
+def _top_labels(base: str, bodies: list[bytes]) -> list[str]:
+    """The first head's top label for each body: both apps must agree (same work, same answer)."""
+    labels = []
+    for body in bodies:
+        response = httpx.post(f"{base}/v1/classify", content=body, timeout=60, trust_env=False,
+                              headers={"Content-Type": "application/json"})  # fmt: skip
+        response.raise_for_status()
+        heads = response.json()["results"][0]["heads"]
+        labels.append(str(next(iter(heads.values()))["labels"][0]["label"]))
+    return labels
+
+
 def run_http(
     app: str, args: argparse.Namespace, bodies: list[bytes], *, served: bool
-) -> list[dict[str, Any]]:
-    """(b)/(c) Load ``app`` at each concurrency; returns one result dict per level."""
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """(b)/(c) Load ``app`` at each concurrency: one result dict per level, and top labels."""
     # Only the benchmarked model is loaded; BENCH_MODEL (not MMS_: Settings forbids unknown
     # MMS_ variables) tells the baseline which model to serve.
     env = {"MMS_MODEL_DIR": str(args.models_dir), "MMS_MODELS": args.model,
            "BENCH_MODEL": args.model}  # fmt: skip
     results = []
     with serve(app, env=env, ready_path="/health/ready") as base:
+        labels = _top_labels(base, bodies)
         for concurrency in _ints(args.concurrency):
             before = _batching(base, args.model) if served else {}
             spec = LoadSpec(url=f"{base}/v1/classify", bodies=bodies, concurrency=concurrency,
@@ -145,7 +152,7 @@ def run_http(
             log.info("%s c=%d: %.1f req/s p50 %.1f ms p99 %.1f ms", app, concurrency,
                      result.throughput, result.p50_ms, result.p99_ms)  # fmt: skip
             results.append(row)
-    return results
+    return results, labels
 
 
 def _row(name: str, r: dict[str, Any]) -> str:
@@ -179,6 +186,8 @@ def summarize(report: dict[str, Any], targets: Targets) -> tuple[list[str], dict
         c = ours["concurrency"]
         ratios[f"throughput_ours_over_baseline_c{c}"] = ours["throughput"] / theirs["throughput"]
         ratios[f"p99_ours_over_baseline_c{c}"] = ours["p99_ms"] / theirs["p99_ms"]
+    if "labels_baseline" in report:
+        checks["same_answers"] = report["labels_baseline"] == report.get("labels_served")
     if base:
         checks["throughput_vs_baseline"] = top["throughput"] >= base[-1]["throughput"]
         checks["p99_vs_baseline"] = top["p99_ms"] < base[-1]["p99_ms"]
@@ -208,9 +217,12 @@ def main(argv: list[str] | None = None) -> int:
     report["images"] = {"count": len(jpegs), "bytes": [len(j) for j in jpegs]}
     report["raw"] = run_raw(args, jpegs).as_dict()
     bodies = _bodies(args.model, jpegs)
-    report["served"] = run_http(SERVICE_APP, args, bodies, served=True)
+    report["served"], report["labels_served"] = run_http(SERVICE_APP, args, bodies, served=True)
     if not args.skip_baseline:
-        report["baseline"] = run_http(BASELINE_APP, args, bodies, served=False)
+        report["baseline"], labels = run_http(BASELINE_APP, args, bodies, served=False)
+        report["labels_baseline"] = labels
+        if labels != report["labels_served"]:
+            log.error("the two apps disagree: %s vs %s", report["labels_served"], labels)
     report["environment"]["loadavg_end"] = os.getloadavg()
     lines, report["summary"] = summarize(report, Targets())
     print("\n".join(lines))  # the benchmark's output is its table

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -21,9 +20,9 @@ from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel
 
 from service.api.inputs import decode_base64
+from service.bench_raw import latest_version, open_session
 from service.inference.images import decode_image, image_tensor
-from service.inference.session import SessionConfig, create_session
-from service.manifest import MODEL_FILE, ImageInput, Manifest, read_manifest
+from service.manifest import ImageInput, Manifest, read_manifest
 from service.settings import Settings
 
 __all__ = ["create_baseline_app"]
@@ -37,11 +36,6 @@ class ClassifyRequest(BaseModel):
     model: str = "vision"
     items: list[Item]
     top_k: int = 5
-
-
-def _latest_version(model_dir: Path, name: str) -> Path:
-    versions = [p for p in (model_dir / name).iterdir() if p.is_dir() and p.name.isdigit()]
-    return max(versions, key=lambda p: int(p.name))
 
 
 def _top_k(manifest: Manifest, outputs: dict[str, np.ndarray], k: int) -> dict[str, object]:
@@ -93,17 +87,12 @@ def create_baseline_app() -> FastAPI:
     """The plain app: one model loaded at startup, one ORT call per request."""
     settings = Settings()  # the same MMS_* session options as the service under test
     name = os.environ.get("BENCH_MODEL", "vision")
-    version_dir = _latest_version(settings.model_dir, name)
+    version_dir = latest_version(settings.model_dir, name)
     manifest = read_manifest(version_dir)
-    config = SessionConfig(
-        providers=settings.providers, intra_op_threads=settings.intra_op_threads,
-        inter_op_threads=settings.inter_op_threads,
-        graph_optimization=settings.graph_optimization,
-    )  # fmt: skip
     spec = manifest.input("image")
     if not isinstance(spec, ImageInput):
         raise ValueError(f"model {name!r} has no image input; the baseline needs one")
-    session = create_session(version_dir / MODEL_FILE, config)
+    session = open_session(version_dir, settings)
     app = FastAPI()
     app.state.model = _Model(name, manifest, session, spec, settings.max_image_pixels)
     app.include_router(router)

@@ -54,7 +54,7 @@ HEADER_LENGTH = "inference-header-content-length"
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 404, 413, 415, 429, 503, 504)
 }
-_DATATYPES = {"float32": "FP32", "int64": "INT64"}
+_DATATYPES = v2_codec.MANIFEST_DATATYPES
 
 
 def _version_string() -> str:

@@ -20,6 +20,7 @@ from service.errors import InvalidInputError, MalformedRequestError
 
 __all__ = [
     "DTYPES",
+    "MANIFEST_DATATYPES",
     "datatype_of",
     "decode_bytes_elements",
     "encode_bytes_elements",
@@ -45,6 +46,8 @@ DTYPES: dict[str, np.dtype[Any]] = {
     "BYTES": np.dtype(np.object_),
 }
 _BY_DTYPE = {dtype: name for name, dtype in DTYPES.items() if name != "BYTES"}
+# The manifest's tensor dtypes (``service.manifest``) as protocol datatypes.
+MANIFEST_DATATYPES = {"float32": "FP32", "int64": "INT64"}
 
 
 def datatype_of(array: np.ndarray) -> str:

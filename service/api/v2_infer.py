@@ -30,7 +30,6 @@ from service.settings import Settings
 
 __all__ = ["OutputPlan", "decode_request", "encode_response", "plan_outputs", "to_items"]
 
-_TYPES = {"float32": "FP32", "int64": "INT64"}
 _BYTES_ALTERNATIVE = {"image": " (or BYTES: encoded images)", "text": " (or BYTES: strings)"}
 _TEXT_COMPANIONS = ("attention_mask", "token_type_ids")
 
@@ -125,7 +124,7 @@ def _batch_size(tensors: dict[str, np.ndarray], max_items: int) -> int:
 
 
 def _typed(name: str, dtype: str, role: str, tensor: np.ndarray) -> np.ndarray:
-    want = _TYPES[dtype]
+    want = v2_codec.MANIFEST_DATATYPES[dtype]
     got = v2_codec.datatype_of(tensor)
     if got != want:
         extra = _BYTES_ALTERNATIVE.get(role, "")

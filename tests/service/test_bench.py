@@ -21,6 +21,7 @@ from service.bench_load import LoadSpec, run_load, summarize
 from service.bench_raw import measure_raw, sample_jpegs
 from service.bench_server import free_port
 from service.manifest import ImageInput
+from tests.service.media import encode, picture
 from tests.service.tiny_models import build_repository
 
 SPEC = ImageInput(name="image", shape=["batch", 3, 8, 8], size=(8, 8), resize=10)
@@ -37,13 +38,14 @@ def test_measure_raw_times_every_batch_size_and_picks_the_fastest() -> None:
 
     def run(batch: np.ndarray) -> None:
         seen.append(batch.shape)
-        time.sleep(0.004)  # a fixed cost per call: bigger batches are faster per image
+        time.sleep(0.01)  # a fixed cost per call: bigger batches are faster per image
 
-    result = measure_raw(run, SPEC, sample_jpegs(3), [4, 2], images=8)
+    jpegs = [encode(picture(size=(12, 10)), "JPEG") for _ in range(3)]  # decoding is ~free
+    result = measure_raw(run, SPEC, jpegs, [4, 2], images=8)
     assert sorted(result.images_per_s) == [1, 2, 4]
     assert result.best_batch == 4
     assert (4, 3, 8, 8) in seen and (1, 3, 8, 8) in seen
-    assert result.single_ms >= 4.0
+    assert result.single_ms >= 10.0
 
 
 def test_summarize_percentiles_ignore_failed_requests() -> None:
@@ -127,6 +129,8 @@ def test_a_tiny_full_run_writes_results(tmp_path: Path) -> None:
     assert [r["concurrency"] for r in report["baseline"]] == [1, 4]
     assert all(r["errors"] == 0 and r["requests"] == 12 for r in report["served"])
     assert report["served"][0]["mean_batch"] >= 1.0
+    assert report["labels_served"] == report["labels_baseline"]
+    assert len(report["labels_served"]) == report["images"]["count"]
     assert set(report["summary"]["checks"]) >= {"served_over_raw", "p99_vs_baseline"}
 
 

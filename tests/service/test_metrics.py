@@ -125,3 +125,23 @@ def test_route_serves_the_text_format_and_openmetrics_on_request() -> None:
 def test_route_raises_not_found_when_the_app_has_no_metrics() -> None:
     with TestClient(_app(NullObserver())) as client, pytest.raises(ModelNotFoundError):
         client.get("/metrics")
+
+
+def test_the_app_reports_models_batches_and_requests(client: TestClient) -> None:
+    body = {"inputs": [{"name": "image", "shape": [2, 3, 32, 32], "datatype": "FP32",
+                        "data": [0.0] * (2 * 3 * 32 * 32)}]}  # fmt: skip
+    assert client.post("/v2/models/vision/infer", json=body).status_code == 200
+    families = {f.name: f for f in text_string_to_metric_families(client.get("/metrics").text)}
+    ready = {s.labels["model"]: s.value for s in families["mms_model_ready"].samples}
+    assert ready == {"vision": 1.0, "text": 1.0, "fusion": 1.0}
+    info = [s.labels for s in families["mms_model_info"].samples if s.labels["model"] == "vision"]
+    assert info == [{"model": "vision", "version": "1", "state": "ready",
+                     "provider": "CPUExecutionProvider"}]  # fmt: skip
+    sizes = [s for s in families["mms_batch_size"].samples
+             if s.name.endswith("_sum") and s.labels["model"] == "vision"]  # fmt: skip
+    assert sizes and sizes[0].value >= 2  # the two rows ran (in one or two batches)
+    served = [s for s in families["mms_requests"].samples
+              if s.name == "mms_requests_total" and s.labels["model"] == "vision"]  # fmt: skip
+    assert any(s.labels["status"] == "200" for s in served)
+    # the route template, not the raw path: bounded label values
+    assert {s.labels["endpoint"] for s in served} == {"/v2/models/{name}/infer"}
