@@ -31,7 +31,6 @@ MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.onnx"
 
 
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -174,8 +173,12 @@ def write_manifest(manifest: Manifest, version_dir: Path) -> Path:
     return path
 
 
-def verify_files(manifest: Manifest, version_dir: Path) -> None:
-    """Check that the files beside a manifest match it; raise ``ValueError`` saying what is off."""
+def verify_files(manifest: Manifest, version_dir: Path, *, check_location: bool = True) -> None:
+    """Check that the files beside a manifest match it; raise ``ValueError`` saying what is off.
+
+    ``check_location=False`` skips the name/version check against the folder names, for a
+    version directory still being staged under a temporary name.
+    """
     model_path = version_dir / MODEL_FILE
     if not model_path.is_file():
         raise ValueError(f"{model_path} is missing")
@@ -185,7 +188,10 @@ def verify_files(manifest: Manifest, version_dir: Path) -> None:
             f"{model_path} has sha256 {actual[:12]}…, the manifest says {manifest.sha256[:12]}…; "
             "re-export the model or restore the matching file"
         )
-    if manifest.name != version_dir.parent.name or str(manifest.version) != version_dir.name:
+    misplaced = (
+        manifest.name != version_dir.parent.name or str(manifest.version) != version_dir.name
+    )
+    if check_location and misplaced:
         raise ValueError(
             f"manifest says {manifest.name}/{manifest.version} but lies in "
             f"{version_dir.parent.name}/{version_dir.name}"

@@ -226,9 +226,13 @@ def _install(
     for filename, source in extra_files.items():
         shutil.copy2(source, building / filename)
     write_manifest(manifest, building)
+    try:
+        verify_files(manifest, building, check_location=False)
+    except ValueError as exc:  # e.g. a text model exported without its tokenizer
+        shutil.rmtree(building, ignore_errors=True)
+        raise ExportError(f"{manifest.name}: {exc}") from None
     shutil.rmtree(target, ignore_errors=True)
     building.rename(target)
-    verify_files(manifest, target)
 
 
 def _fmt(parity: dict[str, float]) -> str:

@@ -10,7 +10,13 @@ import pytest
 import torch
 from torch import nn
 
-from service.manifest import ImageInput, OutputSpec, read_manifest, verify_files
+from service.manifest import (
+    ImageInput,
+    OutputSpec,
+    TextInput,
+    read_manifest,
+    verify_files,
+)
 from training.export import ExportError, export_model, version_dir
 
 INPUTS = [ImageInput(name="image", shape=["batch", 3, 8, 8], size=(8, 8))]
@@ -78,3 +84,27 @@ def test_disagreement_with_pytorch_writes_nothing(tmp_path: Path) -> None:
 def test_example_batch_of_one_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="batch 1"):
         _export(Tiny(), tmp_path, batch=1)
+
+
+class Bag(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.EmbeddingBag(10, 3)
+
+    def forward(self, input_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"cls": self.embed(input_ids).softmax(-1)}  # (B, 3)
+
+
+def test_text_model_without_its_tokenizer_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="tokenizer"):
+        export_model(
+            Bag(),
+            {"input_ids": torch.randint(0, 10, (2, 4))},
+            models_dir=tmp_path,
+            name="bag",
+            kind="classifier",
+            inputs=[TextInput(name="input_ids", shape=["batch", "seq"], max_length=8)],
+            outputs=[OUTPUTS[0]],
+        )
+    assert not version_dir(tmp_path, "bag", 1).exists()
+    assert not list((tmp_path / "bag").glob(".*"))  # no staging leftovers

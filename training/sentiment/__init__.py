@@ -1,0 +1,1 @@
+"""Sentiment on the Hutto & Gilbert human-rated corpora: data, features, heads, evaluation."""

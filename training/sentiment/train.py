@@ -1,0 +1,186 @@
+"""Train the sentiment heads on cached trunk features (the trunk itself stays frozen).
+
+Loss = ``valence_weight * MSE(valence, human mean) + class_weight * CE(sentiment, class)``,
+both logged by name. Early stopping watches the validation loss (a slice of the training
+split: the test split is never looked at while training or choosing epochs).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from training.sentiment.heads import HeadEnsemble, SentimentHead
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """Hyper-parameters of the heads (chosen on the validation slice, see the report)."""
+
+    hidden: int = 256
+    input_dropout: float = 0.2
+    dropout: float = 0.1
+    lr: float = 2e-3
+    weight_decay: float = 1e-3
+    batch_size: int = 128
+    max_epochs: int = 30
+    patience: int = 4
+    valence_weight: float = 1.0
+    class_weight: float = 1.0
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass
+class TrainData:
+    """Features ``(N, L, C)`` with targets; ``train``/``val`` are boolean masks over N."""
+
+    features: torch.Tensor
+    valence: torch.Tensor
+    classes: torch.Tensor
+    train: torch.Tensor
+    val: torch.Tensor
+
+    @classmethod
+    def from_numpy(
+        cls,
+        features: np.ndarray,
+        valence: np.ndarray,
+        classes: np.ndarray,
+        train: np.ndarray,
+        val: np.ndarray,
+    ) -> TrainData:
+        return cls(
+            torch.from_numpy(features).float(),
+            torch.from_numpy(valence).float(),
+            torch.from_numpy(classes).long(),
+            torch.from_numpy(train),
+            torch.from_numpy(val),
+        )
+
+
+def _losses(
+    head: SentimentHead,
+    x: torch.Tensor,
+    valence: torch.Tensor,
+    classes: torch.Tensor,
+    cfg: HeadConfig,
+) -> dict[str, torch.Tensor]:
+    out = head(x)
+    losses = {
+        "valence_mse": F.mse_loss(out["valence"], valence),
+        "sentiment_ce": F.cross_entropy(out["logits"], classes),
+    }
+    losses["total"] = (
+        cfg.valence_weight * losses["valence_mse"] + cfg.class_weight * losses["sentiment_ce"]
+    )
+    return losses
+
+
+@torch.no_grad()
+def _val_losses(head: SentimentHead, data: TrainData, cfg: HeadConfig) -> dict[str, float]:
+    head.eval()
+    losses = _losses(
+        head, data.features[data.val], data.valence[data.val], data.classes[data.val], cfg
+    )
+    return {k: float(v) for k, v in losses.items()}
+
+
+def _train_epoch(
+    head: SentimentHead,
+    opt: torch.optim.Optimizer,
+    data: TrainData,
+    cfg: HeadConfig,
+    gen: torch.Generator,
+) -> None:
+    head.train()
+    idx = torch.nonzero(data.train).squeeze(1)
+    idx = idx[torch.randperm(len(idx), generator=gen)]
+    for start in range(0, len(idx), cfg.batch_size):
+        b = idx[start : start + cfg.batch_size]
+        loss = _losses(head, data.features[b], data.valence[b], data.classes[b], cfg)["total"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def train_head(
+    data: TrainData,
+    cfg: HeadConfig,
+    scales: torch.Tensor,
+    seed: int,
+    *,
+    max_epochs: int | None = None,
+) -> tuple[SentimentHead, dict[str, float]]:
+    """One head, early-stopped on the validation loss; returns it with its best val losses."""
+    from tqdm import tqdm
+
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    head = SentimentHead(
+        scales,
+        data.features.shape[-1],
+        hidden=cfg.hidden,
+        input_dropout=cfg.input_dropout,
+        dropout=cfg.dropout,
+    )
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    best, best_state, stale = {"total": float("inf")}, copy.deepcopy(head.state_dict()), 0
+    bar = tqdm(
+        range(max_epochs or cfg.max_epochs), desc=f"sentiment head seed {seed}", unit="epoch"
+    )
+    for epoch in bar:
+        _train_epoch(head, opt, data, cfg, gen)
+        val = _val_losses(head, data, cfg)
+        bar.set_postfix(val_mse=f"{val['valence_mse']:.3f}", val_ce=f"{val['sentiment_ce']:.3f}")
+        if val["total"] < best["total"]:
+            best, stale = {**val, "epoch": epoch + 1}, 0
+            best_state = copy.deepcopy(head.state_dict())
+        else:
+            stale += 1
+            if stale >= cfg.patience:
+                break
+    head.load_state_dict(best_state)
+    log.info(
+        "head seed %d: best epoch %d, val %s",
+        seed,
+        best["epoch"],
+        {k: round(v, 4) for k, v in best.items() if k != "epoch"},
+    )
+    return head.eval(), best
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with ``count`` intra-op threads, then restore the previous setting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def train_ensemble(
+    data: TrainData, cfg: HeadConfig, scales: np.ndarray, *, max_epochs: int | None = None
+) -> tuple[HeadEnsemble, list[dict[str, float]]]:
+    """One head per seed in ``cfg.seeds``, averaged."""
+    scale_t = torch.from_numpy(scales).float()
+    # The head's matmuls are tiny: thread synchronisation costs more than it saves (one
+    # thread trained 2x faster than two on the 2-core build machine under load).
+    with torch_threads(1):
+        trained = [
+            train_head(data, cfg, scale_t, seed, max_epochs=max_epochs) for seed in cfg.seeds
+        ]
+    return HeadEnsemble([h for h, _ in trained]).eval(), [v for _, v in trained]
