@@ -44,11 +44,7 @@ def latest_version(model_dir: Path, name: str) -> Path:
 
 def open_session(version_dir: Path, settings: Settings) -> ort.InferenceSession:
     """A session created exactly as the service creates it, from the same ``MMS_*`` settings."""
-    config = SessionConfig(
-        providers=settings.providers, intra_op_threads=settings.intra_op_threads,
-        inter_op_threads=settings.inter_op_threads, graph_optimization=settings.graph_optimization,
-    )  # fmt: skip
-    return create_session(version_dir / MODEL_FILE, config)
+    return create_session(version_dir / MODEL_FILE, SessionConfig.from_settings(settings))
 
 
 def _photo_paths() -> list[Path]:

@@ -37,16 +37,36 @@ class Settings(BaseSettings):
     intra_op_threads: int = Field(default=0, ge=0, description="0 lets ONNX Runtime decide")
     inter_op_threads: int = Field(default=0, ge=0, description="0 lets ONNX Runtime decide")
     graph_optimization: GraphOptimization = "all"
+    ort_spinning: bool = Field(
+        default=False,
+        description="let ONNX Runtime's idle threads spin-wait: lower latency on dedicated cores, "
+        "but it burns the CPU that decoding and HTTP need when cores are few or shared",
+    )
     warmup: bool = Field(default=True, description="run one batch per model before it is ready")
 
     # Dynamic batching
-    max_batch_size: int = Field(default=16, ge=1, le=1024)
-    max_delay_ms: float = Field(default=5.0, ge=0.0, le=10_000.0)
+    max_batch_size: int = Field(
+        default=4, ge=1, le=1024,
+        description="items per ONNX Runtime call; 4 suits CPUs (larger batches are slower per "
+        "image there), raise it (e.g. 32) on a GPU",
+    )  # fmt: skip
+    max_delay_ms: float = Field(
+        default=2.0, ge=0.0, le=10_000.0,
+        description="how long a batch may wait for requests still being decoded; a lone request "
+        "never waits",
+    )  # fmt: skip
+    concurrent_batches: int = Field(
+        default=1, ge=1, le=64,
+        description="batches of one model running at the same time (each in its own thread); "
+        "2 can fill idle cores when the machine is otherwise quiet",
+    )  # fmt: skip
     max_queue_size: int = Field(default=256, ge=1, description="items queued per model before 429")
     request_timeout_s: float = Field(default=30.0, gt=0.0, description="per item, queue + run")
     retry_after_s: int = Field(default=1, ge=1, description="Retry-After sent with 429 and 503")
     inference_threads: int = Field(
-        default=0, ge=0, description="threads running ORT calls; 0 = one per loaded model"
+        default=0,
+        ge=0,
+        description="threads running ORT calls; 0 = concurrent_batches per loaded model",
     )
 
     # Request limits

@@ -1,7 +1,8 @@
 """Pure ASGI middleware: request ids, API key, body size limit, request metrics.
 
 Pure ASGI (not ``BaseHTTPMiddleware``) so streaming bodies are counted as they arrive and the
-endpoint runs in the caller's task. Errors raised here are rendered with the same envelope.
+endpoint runs in the caller's task. Errors raised here are rendered with the same envelope as the
+route's errors: the service's envelope, or ``{"error": msg}`` on the ``/v2`` (Open Inference) paths.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.errors import render_service_error
+from service.api.v2_errors import render_v2_error
 from service.errors import PayloadTooLargeError, ServiceError, UnauthorizedError
 from service.events import Observer
 from service.settings import Settings
@@ -68,16 +71,16 @@ class RequestContextMiddleware:
 
         try:
             self._check(scope)
-            limit = self.settings.max_body_bytes
-            await self.app(scope, _LimitedReceive(receive, send_with_id, limit, request_id),
-                           send_with_id)  # fmt: skip
+            limited = _LimitedReceive(receive, send_with_id, self.settings.max_body_bytes,
+                                      _renderer(scope, request_id))  # fmt: skip
+            await self.app(scope, limited, send_with_id)
         except ServiceError as error:
             if not response_started:
-                await render_service_error(error, request_id)(scope, receive, send_with_id)
+                await _render(scope, error, request_id)(scope, receive, send_with_id)
         except Exception:  # the generic 500, rendered here so it carries the request id
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             if not response_started:
-                await render_service_error(_INTERNAL, request_id)(scope, receive, send_with_id)
+                await _render(scope, _INTERNAL, request_id)(scope, receive, send_with_id)
         finally:
             model = scope["state"].get("model")
             self.observer.request_finished(endpoint, model, status, time.perf_counter() - started)
@@ -99,9 +102,11 @@ class RequestContextMiddleware:
 class _LimitedReceive:
     """Counts body bytes as they stream in; past the limit answers 413 and stops the app."""
 
-    def __init__(self, receive: Receive, send: Send, limit: int, request_id: str) -> None:
+    def __init__(
+        self, receive: Receive, send: Send, limit: int, render: Callable[[ServiceError], Response]
+    ) -> None:
         self._receive, self._send, self._limit = receive, send, limit
-        self._request_id = request_id
+        self._render = render
         self._seen = 0
 
     async def __call__(self) -> Message:
@@ -110,10 +115,21 @@ class _LimitedReceive:
             self._seen += len(message.get("body", b""))
             if self._seen > self._limit:
                 error = _too_large(self._limit)
-                response = render_service_error(error, self._request_id)
+                response = self._render(error)
                 await response({"type": "http"}, self._receive, self._send)
                 raise error
         return message
+
+
+def _render(scope: Scope, error: ServiceError, request_id: str) -> Response:
+    """``error`` in the shape the path's clients expect (V2 clients read ``{"error": msg}``)."""
+    if str(scope.get("path", "")).startswith("/v2"):
+        return render_v2_error(error)  # the request id still goes out in X-Request-ID
+    return render_service_error(error, request_id)
+
+
+def _renderer(scope: Scope, request_id: str) -> Callable[[ServiceError], Response]:
+    return lambda error: _render(scope, error, request_id)
 
 
 def _too_large(limit: int) -> PayloadTooLargeError:

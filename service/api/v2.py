@@ -203,7 +203,10 @@ async def _infer(engine: Engine, request: Request, name: str, version: str | Non
     if request.headers.get("content-encoding", "identity") != "identity":
         raise UnsupportedMediaError("compressed request bodies are not supported; send identity")
     header, tail = v2_codec.split_body(await request.body(), request.headers.get(HEADER_LENGTH))
-    parsed, plans, items = await asyncio.to_thread(_decode, model, header, tail, engine.settings)
+    with engine.preparing(name):  # the batcher may wait for these items
+        parsed, plans, items = await asyncio.to_thread(
+            _decode, model, header, tail, engine.settings
+        )
     results = await engine.infer(name, items)
     request_id = parsed.id if parsed.id is not None else request_id_of(request) or ""
     body, header_length = encode_response(model, request_id, plans, results)

@@ -1,10 +1,16 @@
 """Dynamic batching: collect items from any number of requests, run them as one call, split back.
 
 One :class:`Batcher` per model. Requests put ``(item, future)`` pairs into a bounded queue; a
-single worker task takes up to ``max_batch_size`` items, waiting at most ``max_delay_s`` after the
-first one, runs ``run_batch`` once in a thread (off the event loop) and resolves each future with
-its own result. Every wait has a timeout, a full queue is rejected at once (429), and a failed
-batch fails each of its futures, so no request can hang.
+single worker task takes up to ``max_batch_size`` items, runs ``run_batch`` once in a thread (off
+the event loop) and resolves each future with its own result.
+
+Batching is greedy (continuous): while one batch runs, new items queue up and form the next
+batch, so batches grow with the load by themselves. The worker waits (at most ``max_delay_s``
+after the first item) for more only when the queue is empty and ``expecting()`` says more items
+are on their way (requests still decoding); a lone request therefore runs at once.
+
+Every wait has a timeout, a full queue is rejected at once (429), and a failed batch fails each
+of its futures, so no request can hang.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ class BatcherConfig:
     max_queue_size: int = 256
     timeout_s: float = 30.0
     retry_after_s: int = 1
+    concurrency: int = 1  # batches running at the same time
 
 
 @dataclass
@@ -75,16 +82,19 @@ class Batcher(Generic[ItemT, ResultT]):
         *,
         executor: Executor | None = None,
         observer: Observer | None = None,
+        expecting: Callable[[], bool] | None = None,
     ) -> None:
+        """``expecting`` tells whether more items will be submitted soon (default: never)."""
         self.name = name
         self.config = config
         self.stats = BatcherStats()
         self._run_batch = run_batch
         self._executor = executor
         self._observer: Observer = observer or NullObserver()
+        self._expecting = expecting or _never
         self._queue: asyncio.Queue[_Pending[ItemT, ResultT]] = asyncio.Queue(config.max_queue_size)
         self._task: asyncio.Task[None] | None = None
-        self._current: list[_Pending[ItemT, ResultT]] = []  # taken from the queue, not answered
+        self._batches: list[list[_Pending[ItemT, ResultT]]] = []  # taken, not answered yet
         self._closed = False
 
     @property
@@ -95,7 +105,7 @@ class Batcher(Generic[ItemT, ResultT]):
     @property
     def pending(self) -> int:
         """Items accepted and not answered yet (queued, being collected or running)."""
-        return self._queue.qsize() + len(self._current)
+        return self._queue.qsize() + sum(len(batch) for batch in self._batches)
 
     def start(self) -> None:
         """Start the worker task (call from the running event loop)."""
@@ -106,16 +116,17 @@ class Batcher(Generic[ItemT, ResultT]):
         """Refuse new items, let queued ones run (up to ``drain_timeout_s``), then stop."""
         self._closed = True
         deadline = time.monotonic() + drain_timeout_s
-        while (self._current or not self._queue.empty()) and time.monotonic() < deadline:
+        while (self._batches or not self._queue.empty()) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        leftovers = self._current + [self._queue.get_nowait() for _ in range(self._queue.qsize())]
+        leftovers = [p for batch in self._batches for p in batch]
+        leftovers += [self._queue.get_nowait() for _ in range(self._queue.qsize())]
         for pending in leftovers:
             _fail(pending.future, NotReadyError(f"model {self.name!r} is shutting down"))
-        self._current = []
+        self._batches = []
 
     async def submit(self, item: ItemT) -> ResultT:
         """Run one item in the next batch and return its result."""
@@ -162,17 +173,42 @@ class Batcher(Generic[ItemT, ResultT]):
         return futures
 
     async def _work(self) -> None:
-        while True:
-            batch = await self._collect()
+        """Collect a batch whenever a slot is free; up to ``concurrency`` batches run at once."""
+        slots = asyncio.Semaphore(self.config.concurrency)
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                await slots.acquire()
+                batch = await self._collect()
+                task = asyncio.get_running_loop().create_task(self._finish(batch, slots))
+                running.add(task)
+                task.add_done_callback(running.discard)
+        finally:  # stop(): running batches are cancelled, their items stay in self._batches
+            for task in list(running):
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def _finish(
+        self, batch: list[_Pending[ItemT, ResultT]], slots: asyncio.Semaphore
+    ) -> None:
+        try:
             self._observer.queue_depth(self.name, self._queue.qsize())
             live = [p for p in batch if not p.future.done()]  # drop timed-out / cancelled items
             if live:
                 await self._execute(live)
-            self._current = []  # kept on cancellation, so stop() can fail those futures
+            # by identity: comparing batches would compare their numpy items
+            self._batches = [other for other in self._batches if other is not batch]
+        finally:  # a cancelled batch stays in self._batches, so stop() fails its futures
+            slots.release()
 
     async def _collect(self) -> list[_Pending[ItemT, ResultT]]:
-        """Wait for one item, then gather more until the batch is full or the delay is over."""
-        self._current = batch = [await self._queue.get()]  # taken items count as in flight
+        """Wait for one item, then take what is queued; wait for more only while some is due.
+
+        Waiting stops when the batch is full, when ``max_delay_s`` has passed since the first
+        item, or as soon as the queue is empty and nothing else is expected.
+        """
+        batch = [await self._queue.get()]
+        self._batches.append(batch)  # taken items count as in flight
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.max_delay_s
         while len(batch) < self.config.max_batch_size:
@@ -180,7 +216,7 @@ class Batcher(Generic[ItemT, ResultT]):
                 batch.append(self._queue.get_nowait())
                 continue
             remaining = deadline - loop.time()
-            if remaining <= 0:
+            if remaining <= 0 or not self._expecting():
                 break
             try:
                 batch.append(await asyncio.wait_for(self._queue.get(), remaining))
@@ -228,6 +264,10 @@ class Batcher(Generic[ItemT, ResultT]):
         self.stats.largest_batch = max(self.stats.largest_batch, size)
         self.stats.sizes[size] += 1
         self._observer.batch_executed(self.name, size, waits, infer_s)
+
+
+def _never() -> bool:
+    return False
 
 
 def _fail(future: asyncio.Future[ResultT], error: BaseException) -> None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 from service.errors import ModelNotFoundError, NotReadyError
 from service.events import NullObserver, Observer
@@ -34,11 +36,13 @@ class Engine:
         self.loaded = asyncio.Event()  # set when every model is ready or failed
         self._executor: ThreadPoolExecutor | None = None
         self._loader: asyncio.Task[None] | None = None
+        self._preparing: Counter[str] = Counter()  # requests decoding for each model, on the loop
 
     async def start(self) -> None:
         """Discover the models and start loading them in the background."""
         entries = self.registry.discover()
-        workers = self.settings.inference_threads or max(1, len(entries))
+        per_model = self.settings.concurrent_batches
+        workers = self.settings.inference_threads or max(1, len(entries)) * per_model
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="inference")
         self._loader = asyncio.create_task(self._load_all(), name="model-loader")
 
@@ -88,9 +92,28 @@ class Engine:
             raise ValueError("images and texts must pair up one to one")
         preprocessor = self.model(name).preprocessor
         pairs = list(zip(images, texts, strict=True))
-        return await asyncio.to_thread(
-            lambda: [preprocessor.prepare(image, text) for image, text in pairs]
-        )
+        with self.preparing(name):
+            return await asyncio.to_thread(
+                lambda: [preprocessor.prepare(image, text) for image, text in pairs]
+            )
+
+    @contextmanager
+    def preparing(self, name: str) -> Iterator[None]:
+        """Mark a request for ``name`` as being decoded, so its batcher waits for it.
+
+        Wrap any decoding that precedes ``infer`` (event-loop code only). While some request is
+        inside, the model's batcher may hold a batch up to ``max_delay_ms`` for its items; when
+        none is, a lone item runs at once.
+        """
+        self._preparing[name] += 1
+        try:
+            yield
+        finally:
+            self._preparing[name] -= 1
+
+    def expecting(self, name: str) -> bool:
+        """Whether some request for ``name`` is being decoded now (see ``preparing``)."""
+        return self._preparing[name] > 0
 
     async def run(
         self, name: str, images: Sequence[bytes | None], texts: Sequence[str | None]
@@ -121,22 +144,17 @@ class Engine:
         batcher: ModelBatcher = Batcher(
             name, model.runner.run, _batcher_config(self.settings),
             executor=self._executor, observer=self.observer,
+            expecting=lambda: self.expecting(name),
         )  # fmt: skip
         batcher.start()
         self.batchers[name] = batcher
 
 
 def _registry_config(settings: Settings) -> RegistryConfig:
-    session = SessionConfig(
-        providers=settings.providers,
-        intra_op_threads=settings.intra_op_threads,
-        inter_op_threads=settings.inter_op_threads,
-        graph_optimization=settings.graph_optimization,
-    )
     return RegistryConfig(
         model_dir=settings.model_dir,
         names=tuple(settings.models),
-        session=session,
+        session=SessionConfig.from_settings(settings),
         require_gpu=settings.require_gpu,
         warmup=settings.warmup,
         max_image_pixels=settings.max_image_pixels,
@@ -150,4 +168,5 @@ def _batcher_config(settings: Settings) -> BatcherConfig:
         max_queue_size=settings.max_queue_size,
         timeout_s=settings.request_timeout_s,
         retry_after_s=settings.retry_after_s,
+        concurrency=settings.concurrent_batches,
     )

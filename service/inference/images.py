@@ -33,7 +33,8 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
             image = Image.open(io.BytesIO(data), formats=FORMATS)  # reads the header only
             _check_pixels(image, max_pixels)
             image.load()
-            return ImageOps.exif_transpose(image).convert("RGB")
+            ImageOps.exif_transpose(image, in_place=True)  # in place: no copy of the pixels
+            return image if image.mode == "RGB" else image.convert("RGB")
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise PayloadTooLargeError(f"the image is too large to decode safely ({exc})") from None
     except UnidentifiedImageError:
@@ -64,10 +65,13 @@ def image_tensor(image: Image.Image, spec: ImageInput) -> np.ndarray:
     else:
         image = _resize_shorter(image, spec.resize, resample)
         image = _center_crop(image, height, width)
-    pixels = np.asarray(image, dtype=np.float32)  # (H, W, 3), 0..255
-    mean = np.asarray(spec.mean, dtype=np.float32)
-    std = np.asarray(spec.std, dtype=np.float32)
-    return np.ascontiguousarray(((pixels - mean) / std).transpose(2, 0, 1))  # (3, H, W)
+    pixels = np.asarray(image).transpose(2, 0, 1)  # (3, H, W) view of the uint8 pixels
+    mean = np.asarray(spec.mean, dtype=np.float32)[:, None, None]
+    std = np.asarray(spec.std, dtype=np.float32)[:, None, None]
+    # (pixels - mean) / std, written straight into one contiguous float32 array (no temporaries)
+    out = np.empty(pixels.shape, dtype=np.float32)
+    np.subtract(pixels, mean, out=out, dtype=np.float32)
+    return np.divide(out, std, out=out)
 
 
 def _resize_shorter(image: Image.Image, size: int, resample: Image.Resampling) -> Image.Image:

@@ -11,13 +11,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
 
 from service.errors import InferenceError, InvalidInputError
 from service.manifest import Manifest
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,18 @@ class SessionConfig:
     intra_op_threads: int = 0
     inter_op_threads: int = 0
     graph_optimization: str = "all"
+    spinning: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SessionConfig:
+        """The session options of ``settings``: the one mapping the service and the bench share."""
+        return cls(
+            providers=settings.providers,
+            intra_op_threads=settings.intra_op_threads,
+            inter_op_threads=settings.inter_op_threads,
+            graph_optimization=settings.graph_optimization,
+            spinning=settings.ort_spinning,
+        )
 
 
 def requested_providers(mode: str) -> list[str]:
@@ -67,6 +82,11 @@ def create_session(model_path: Path, config: SessionConfig) -> ort.InferenceSess
     options.intra_op_num_threads = config.intra_op_threads
     options.inter_op_num_threads = config.inter_op_threads
     options.graph_optimization_level = _GRAPH_LEVELS[config.graph_optimization]
+    # Spinning keeps idle ORT threads busy-waiting between ops: a little lower latency on a
+    # dedicated machine, but it steals the cores that decoding and HTTP need on a small one.
+    spin = "1" if config.spinning else "0"
+    options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+    options.add_session_config_entry("session.inter_op.allow_spinning", spin)
     return ort.InferenceSession(
         str(model_path), sess_options=options, providers=requested_providers(config.providers)
     )

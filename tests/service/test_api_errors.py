@@ -167,7 +167,8 @@ def test_a_full_queue_is_429_with_retry_after(
         return slow_run(self, items)
 
     monkeypatch.setattr(ModelRunner, "run", run)
-    settings = {"max_queue_size": 2, "max_items": 2, "max_batch_size": 1, "retry_after_s": 2}
+    settings = {"max_queue_size": 2, "max_items": 2, "max_batch_size": 1, "retry_after_s": 2,
+                "concurrent_batches": 1}  # fmt: skip
     with make_client(**settings) as small, ThreadPoolExecutor(1) as pool:
         body = {"items": [{"image": GOOD}] * 2}
         first = pool.submit(small.post, "/v1/classify", json=body)  # one item runs, one waits

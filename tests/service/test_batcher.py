@@ -75,6 +75,61 @@ async def test_a_lone_item_runs_after_the_delay_not_never() -> None:
     await batcher.stop()
 
 
+async def test_a_lone_item_runs_at_once_when_nothing_else_is_expected() -> None:
+    run = Recorder()
+    batcher = await _started(_batcher(run, max_delay_s=2.0))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await asyncio.wait_for(batcher.submit(7), 1.0) == 14
+    assert loop.time() - started < 0.5  # did not sit out max_delay_s
+    await batcher.stop()
+
+
+async def test_the_batch_waits_for_expected_items_up_to_the_delay() -> None:
+    run = Recorder()
+    decoding = [True]  # one more request is "being decoded"
+    batcher: Batcher[int, int] = Batcher(
+        "m", run, BatcherConfig(max_batch_size=4, max_delay_s=2.0, max_queue_size=16),
+        expecting=lambda: decoding[0],
+    )  # fmt: skip
+    batcher.start()
+    first = asyncio.ensure_future(batcher.submit(1))
+    await asyncio.sleep(0.05)
+    assert not first.done() and run.batches == []  # held for the expected item
+    decoding[0] = False
+    assert await batcher.submit(2) == 4
+    assert await first == 2
+    await batcher.stop()
+    assert run.batches == [[1, 2]]
+
+
+async def test_items_arriving_while_a_batch_runs_form_the_next_batch() -> None:
+    run = Recorder(delay_s=0.1)
+    batcher = await _started(_batcher(run, max_delay_s=0.0))
+    first = asyncio.ensure_future(batcher.submit(0))
+    await asyncio.sleep(0.03)  # batch [0] is running; these queue meanwhile
+    rest = [asyncio.ensure_future(batcher.submit(i)) for i in range(1, 7)]
+    assert await asyncio.gather(first, *rest) == [2 * i for i in range(7)]
+    await batcher.stop()
+    assert [len(b) for b in run.batches] == [1, 4, 2]
+
+
+async def test_concurrent_batches_run_side_by_side_and_stop_still_drains() -> None:
+    run = Recorder(delay_s=0.2)
+    batcher = await _started(_batcher(run, max_batch_size=2, max_delay_s=0.0, concurrency=2))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(4)))
+    assert results == [0, 2, 4, 6] and [len(b) for b in run.batches] == [2, 2]
+    assert loop.time() - started < 0.35  # two 0.2 s batches overlapped
+    assert len(run.threads) == 2 and batcher.pending == 0
+    pending = [asyncio.ensure_future(batcher.submit(i)) for i in range(5)]
+    await asyncio.sleep(0.05)
+    await batcher.stop(drain_timeout_s=0.01)
+    outcomes = await asyncio.gather(*pending, return_exceptions=True)
+    assert all(isinstance(o, NotReadyError) for o in outcomes)  # none left hanging
+
+
 async def test_a_failed_batch_fails_every_item_with_an_inference_error() -> None:
     def explode(items: list[int]) -> list[int]:
         raise RuntimeError("ORT blew up: secret detail")

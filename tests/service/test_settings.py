@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from service.inference.session import SessionConfig
 from service.settings import Settings
 
 
@@ -29,3 +30,11 @@ def test_unknown_and_inconsistent_settings_fail_loudly() -> None:
         Settings(max_queue_size=4, max_items=8)
     with pytest.raises(ValidationError):
         Settings(max_batch_siz=8)  # type: ignore[call-arg]
+
+
+def test_session_options_come_from_settings_in_one_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().ort_spinning is False  # spinning steals the CPU decoding needs
+    monkeypatch.setenv("MMS_ORT_SPINNING", "1")
+    monkeypatch.setenv("MMS_INTRA_OP_THREADS", "2")
+    config = SessionConfig.from_settings(Settings(providers="cpu"))
+    assert config == SessionConfig(providers="cpu", intra_op_threads=2, spinning=True)

@@ -6,7 +6,9 @@ import asyncio
 import base64
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -277,3 +279,19 @@ def test_concurrent_v2_requests_share_one_batch(repo: Path) -> None:
     with TestClient(app) as test_client:
         largest = test_client.portal.call(scenario, app)
     assert largest == 4
+
+
+def test_middleware_errors_on_v2_paths_use_the_v2_shape(make_client: Callable[..., Any]) -> None:
+    with make_client(api_key="s3cret", max_body_bytes=4096) as client:
+        denied = client.post("/v2/models/vision/infer", json={"inputs": []})
+        assert denied.status_code == 401 and set(denied.json()) == {"error"}
+        assert isinstance(denied.json()["error"], str) and "API key" in denied.json()["error"]
+        assert denied.headers["www-authenticate"] == "Bearer" and denied.headers["x-request-id"]
+        key = {"X-API-Key": "s3cret", "content-type": "application/json"}
+        declared = client.post("/v2/models/vision/infer", content=b"x" * 5000, headers=key)
+        assert declared.status_code == 413 and isinstance(declared.json()["error"], str)
+        streamed = client.post("/v2/models/vision/infer", headers=key,
+                               content=iter([b"y" * 3000, b"y" * 3000]))  # fmt: skip
+        assert streamed.status_code == 413 and "4096 bytes" in streamed.json()["error"]
+        v1 = client.get("/v1/models")  # the rest of the API keeps its envelope
+        assert v1.status_code == 401 and v1.json()["error"]["type"] == "unauthorized"
