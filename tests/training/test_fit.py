@@ -1,0 +1,108 @@
+"""Bring your own data: a JSONL file with images trains each method through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from PIL import Image, ImageDraw
+from tokenizers import Tokenizer
+
+from service.manifest import read_manifest, verify_files
+from training.cli import main
+from training.methods.jsonl import load_jsonl
+
+COLOURS = {"red": (220, 30, 30), "blue": (30, 60, 220)}
+
+
+def _write_dataset(root: Path, n: int = 30) -> Path:
+    """Squares and discs in two colours; labels `shape` and `color`, captions as text."""
+    rng = np.random.default_rng(0)
+    (root / "img").mkdir()
+    lines = []
+    for i in range(n):
+        shape, colour = ("square", "disc")[i % 2], ("red", "blue")[(i // 2) % 2]
+        img = Image.new("RGB", (40, 40), tuple(int(v) for v in rng.integers(90, 160, 3)))
+        box = (10, 10, 30, 30)
+        draw = ImageDraw.Draw(img)
+        (draw.rectangle if shape == "square" else draw.ellipse)(box, fill=COLOURS[colour])
+        img.save(root / "img" / f"{i:02d}.png")
+        lines.append({"image": f"img/{i:02d}.png", "text": f"a {colour} {shape} number {i}",
+                      "shape": shape, "color": colour})
+    path = root / "data.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _feed(version: Path, images: np.ndarray, texts: list[str]) -> dict[str, np.ndarray]:
+    manifest = read_manifest(version)
+    feed: dict[str, np.ndarray] = {}
+    for spec in manifest.inputs:
+        if spec.role == "image":
+            x = images.astype(np.float32).transpose(0, 3, 1, 2)
+            feed[spec.name] = (x - spec.mean[0]) / spec.std[0]
+        elif spec.role == "text":
+            tok = Tokenizer.from_file(str(version / spec.tokenizer))
+            rows = [tok.encode(t).ids for t in texts]
+            width = max(map(len, rows))
+            feed[spec.name] = np.array([r + [0] * (width - len(r)) for r in rows], np.int64)
+        else:
+            feed[spec.name] = (feed["input_ids"] != 0).astype(np.int64)
+    return feed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("config", "outputs"),
+    [
+        ("hard_sharing", {"color": 2, "shape": 2}),
+        ("hard_sharing_uncertainty", {"color": 2, "shape": 2}),
+        ("soft_sharing", {"color": 2, "shape": 2}),
+        ("fusion_concat", {"color": 2, "shape": 2}),
+        ("fusion_attention", {"color": 2, "shape": 2}),
+        ("alignment_contrastive", {"embedding": 64}),
+    ],
+)
+def test_fit_each_method_on_jsonl_and_run_the_onnx_model(
+    config: str, outputs: dict[str, int], tmp_path: Path
+) -> None:
+    data = _write_dataset(tmp_path)
+    models = tmp_path / "models"
+    code = main(["fit", "--config", config, "--data", str(data), "--models-dir", str(models),
+                 "--name", "byo", "--epochs", "1"])
+    assert code == 0
+    names = ["byo-image", "byo-text"] if "embedding" in outputs else ["byo"]
+    _train, held = load_jsonl(data, 64)
+    for name in names:
+        version = models / name / "1"
+        manifest = read_manifest(version)
+        verify_files(manifest, version)
+        assert manifest.metrics["split"] == "eval"
+        assert (version / "report" / "parity.png").is_file()
+        session = ort.InferenceSession(str(version / "model.onnx"),
+                                       providers=["CPUExecutionProvider"])
+        result = session.run(None, _feed(version, held.images[:3], (held.texts or [])[:3]))
+        by_name = dict(zip([o.name for o in manifest.outputs], result, strict=True))
+        for out, width in outputs.items():
+            assert by_name[out].shape == (3, width)
+        for spec in manifest.outputs:
+            if spec.type == "softmax":
+                assert spec.labels == sorted(spec.labels)  # label sets come from the data
+                np.testing.assert_allclose(by_name[spec.name].sum(1), 1.0, atol=1e-5)
+            else:
+                assert spec.space == "byo"
+                np.testing.assert_allclose(np.linalg.norm(by_name[spec.name], axis=1), 1.0,
+                                           atol=1e-5)
+
+
+def test_jsonl_errors_name_the_problem(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"image": "a.png", "text": "x", "label": "y"}\nnot json\n')
+    with pytest.raises(ValueError, match=r"bad\.jsonl:2"):
+        load_jsonl(path, 32)
+    path.write_text('{"image": "missing.png", "text": "x", "label": "y"}\n' * 3)
+    with pytest.raises(FileNotFoundError, match=r"missing\.png"):
+        load_jsonl(path, 32)

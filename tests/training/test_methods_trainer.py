@@ -1,0 +1,53 @@
+"""The shared training loop learns, records its history and keeps frozen BatchNorm frozen."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from training.methods import pipeline
+from training.methods.config import FitConfig, ImageEncoderConfig, TrainConfig, WeightingConfig
+from training.methods.data import Examples
+
+
+def _colour_examples(n: int, seed: int) -> Examples:
+    """16x16 images filled with one of two colours; task `tint` = which colour, `half` = noise."""
+    rng = np.random.default_rng(seed)
+    tint = rng.integers(0, 2, n)
+    images = np.where(tint[:, None, None, None] == 1, [200, 40, 40], [40, 40, 200])
+    images = np.clip(images + rng.normal(0, 10, (n, 16, 16, 3)), 0, 255).astype(np.uint8)
+    labels = {"tint": tint.astype(np.int64), "half": rng.integers(0, 2, n).astype(np.int64)}
+    return Examples("train", images, [f"item {i}" for i in range(n)], labels,
+                    {"tint": ["blue", "red"], "half": ["a", "b"]})
+
+
+def test_hard_sharing_learns_and_records_losses_weights_and_metrics() -> None:
+    config = FitConfig(
+        method="hard_sharing", image=ImageEncoderConfig(image_size=16, widths=(4, 8)),
+        weighting=WeightingConfig("dwa"),
+        train=TrainConfig(epochs=4, batch_size=16, lr=1e-2, warmup_steps=2),
+    )
+    prepared = pipeline.prepare(config, _colour_examples(128, 0),
+                                {"val": _colour_examples(64, 1)})
+    result = pipeline.fit(prepared, monitor="val")
+    history = result.history
+    assert len(history.epochs) == 4 and history.steps == 4 * 8
+    assert {"loss/tint", "loss/half", "weight/tint", "val/tint_accuracy"} <= set(
+        history.epochs[-1])
+    assert history.series("loss/tint")[-1] < history.series("loss/tint")[0]
+    assert history.series("val/tint_accuracy")[-1] >= 0.95
+    assert history.epochs[0]["weight/tint"] == 1.0  # DWA: weight 1 for the first two epochs
+    assert not result.model.training  # handed back in eval mode
+
+
+def test_frozen_pretrained_tower_keeps_batchnorm_statistics() -> None:
+    from training.methods.encoders import PretrainedEfficientNet
+
+    encoder = PretrainedEfficientNet(ImageEncoderConfig(
+        kind="efficientnet_lite0", image_size=32, frozen=True, pretrained=False))
+    before = encoder.tower._bn0.running_mean.clone()
+    encoder.train()
+    assert not encoder.tower.training
+    encoder.encode_image(torch.randn(2, 3, 32, 32) * 5)
+    assert torch.equal(encoder.tower._bn0.running_mean, before)
+    assert not any(p.requires_grad for p in encoder.tower.parameters())

@@ -1,0 +1,63 @@
+"""Build a model, its objective and its pixel normalisation from a ``FitConfig``."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from training.methods.alignment import AlignmentModel
+from training.methods.base import MultiOutputModel
+from training.methods.config import FitConfig, ImageEncoderConfig
+from training.methods.data import Normalisation
+from training.methods.encoders import LSTMTextEncoder, build_image_encoder
+from training.methods.fusion import ConcatFusion, CrossAttentionFusion
+from training.methods.hard_sharing import HardSharingModel
+from training.methods.losses import build_alignment_loss
+from training.methods.objectives import AlignmentObjective, ClassificationObjective, Objective
+from training.methods.soft_sharing import SoftSharingModel
+from training.methods.weighting import build_weighting
+
+#: Methods whose model reads text (and so needs a tokenizer).
+TEXT_METHODS = frozenset({"fusion", "alignment"})
+
+
+def normalisation(config: ImageEncoderConfig) -> Normalisation:
+    """Scratch CNNs see [-1, 1]; the EfficientNet-Lite weights expect (x - 127) / 128."""
+    if config.kind == "efficientnet_lite0":
+        return Normalisation(127.0, 128.0)
+    return Normalisation(127.5, 127.5)
+
+
+def _text_encoder(config: FitConfig, vocab_size: int | None) -> LSTMTextEncoder:
+    if not vocab_size:
+        raise ValueError(f"method {config.method!r} reads text: a tokenizer vocabulary is needed")
+    return LSTMTextEncoder(vocab_size, config.text)
+
+
+def build_model(
+    config: FitConfig, classes: dict[str, int], vocab_size: int | None = None
+) -> MultiOutputModel:
+    """The untrained model of ``config.method``; ``classes`` maps each task to its class count."""
+    image: nn.Module = build_image_encoder(config.image)
+    if config.method == "hard_sharing":
+        return HardSharingModel(image, classes)
+    if config.method == "soft_sharing":
+        return SoftSharingModel(image, classes)
+    text = _text_encoder(config, vocab_size)
+    if config.method == "alignment":
+        return AlignmentModel(image, text, config.embed_dim)
+    if config.fusion == "attention":
+        return CrossAttentionFusion(
+            image, text, classes, config.fusion_hidden, config.attention_dim,
+            config.attention_heads,
+        )
+    return ConcatFusion(image, text, classes, config.fusion_hidden, config.modalities)
+
+
+def build_objective(config: FitConfig, tasks: list[str]) -> Objective:
+    if config.method == "alignment":
+        return AlignmentObjective(
+            build_alignment_loss(config.alignment_loss, config.margin, config.negatives)
+        )
+    weighting = build_weighting(config.weighting, tasks)
+    soft = config.soft_lambda if config.method == "soft_sharing" else 0.0
+    return ClassificationObjective(tasks, weighting, soft, config.label_smoothing)

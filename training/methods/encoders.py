@@ -1,0 +1,151 @@
+"""Image and text encoders shared by every method.
+
+Image encoders expose ``features(x) -> (B, C, h, w)`` and ``encode_image(x) -> (B, C)``,
+like the EfficientNet-Lite0 tower; the text encoder maps right-padded token ids and their
+attention mask to per-token states and a pooled vector. Both export to ONNX with dynamic batch
+(and sequence) axes.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from training.methods.config import ImageEncoderConfig, TextEncoderConfig
+
+
+def _conv_bn(in_ch: int, out_ch: int, stride: int) -> list[nn.Module]:
+    return [nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False), nn.BatchNorm2d(out_ch),
+            nn.ReLU(inplace=True)]
+
+
+class SmallCNN(nn.Module):
+    """A small CNN for training from scratch: per width, a stride-2 conv then a stride-1 conv.
+
+    With widths (16, 32, 64) a 64x64 image becomes an 8x8 map of 64 channels (receptive field
+    43 px) for about 70k parameters.
+    """
+
+    def __init__(self, widths: tuple[int, ...] = (16, 32, 64), pool: str = "max") -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_ch = 3
+        for width in widths:
+            layers += _conv_bn(in_ch, width, 2) + _conv_bn(width, width, 1)
+            in_ch = width
+        self.body = nn.Sequential(*layers)
+        self.pool = pool
+        self.map_channels = in_ch  # channels of features(x)
+        self.out_channels = in_ch * (2 if pool == "meanmax" else 1)  # width of encode_image(x)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised pixels (B, 3, H, W) -> feature map (B, C, H/2^k, W/2^k)."""
+        return self.body(x)
+
+    def encode_image(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised pixels (B, 3, H, W) -> globally pooled features (B, C) or (B, 2C).
+
+        Max pooling suits small objects anywhere in the frame: averaging an 8x8 map would
+        dilute one object's response with background.
+        """
+        fmap = self.features(x)  # (B, C, h, w)
+        if self.pool == "mean":
+            return fmap.mean(dim=(2, 3))
+        peak = fmap.amax(dim=(2, 3))  # (B, C)
+        if self.pool == "max":
+            return peak
+        return torch.cat([fmap.mean(dim=(2, 3)), peak], dim=1)
+
+
+class PretrainedEfficientNet(nn.Module):
+    """EfficientNet-Lite0 (helper ``training.encoders``), frozen or fine-tuned.
+
+    When frozen, ``train()`` keeps the tower in eval mode: freezing ``requires_grad`` alone
+    does not stop BatchNorm running statistics from drifting.
+    """
+
+    def __init__(self, config: ImageEncoderConfig) -> None:
+        super().__init__()
+        from training.encoders import efficientnet_lite as eff
+
+        size = config.resample_to or config.image_size
+        self.tower = eff.EfficientNetLite0(image_size=size)
+        if config.pretrained:
+            state = torch.load(eff.weights_path(), map_location="cpu", weights_only=True)
+            self.tower.load_state_dict(state, strict=True)
+        self.resample_to = config.resample_to
+        self.frozen = config.frozen
+        self.map_channels = self.out_channels = eff.FEATURE_DIM
+        if self.frozen:
+            self.tower.requires_grad_(False)
+            self.tower.eval()
+
+    def train(self, mode: bool = True) -> PretrainedEfficientNet:
+        super().train(mode)
+        if self.frozen:
+            self.tower.eval()
+        return self
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.resample_to:
+            size = (self.resample_to, self.resample_to)
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        return self.tower.features(x)  # (B, 1280, S/32, S/32)
+
+    def encode_image(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x).mean(dim=(2, 3))
+
+
+ImageEncoder = SmallCNN | PretrainedEfficientNet
+
+
+def build_image_encoder(config: ImageEncoderConfig) -> nn.Module:
+    if config.kind == "small_cnn":
+        return SmallCNN(config.widths, config.pool)
+    return PretrainedEfficientNet(config)
+
+
+def clone_encoder(encoder: nn.Module) -> nn.Module:
+    """An independent copy of an encoder, re-initialised when it trains from scratch."""
+    twin = copy.deepcopy(encoder)
+    if isinstance(twin, SmallCNN):
+        for module in twin.modules():
+            if isinstance(module, nn.Conv2d | nn.BatchNorm2d):
+                module.reset_parameters()
+    return twin
+
+
+class LSTMTextEncoder(nn.Module):
+    """Embedding + unidirectional LSTM over right-padded ids (pad id 0).
+
+    Padding is on the right and the LSTM runs forward only, so the state at the last real token
+    never saw a pad: gathering it (``pooling="last"``) or averaging the states under the mask
+    (``"mean"``) gives the same vector whatever the batch's padded length. No packed sequences
+    and no initial state inputs, so the ONNX graph keeps dynamic batch and sequence axes
+    (onnx/onnx#3182).
+    """
+
+    def __init__(self, vocab_size: int, config: TextEncoderConfig) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, config.embed_dim, padding_idx=0)
+        self.lstm = nn.LSTM(config.embed_dim, config.hidden, batch_first=True)
+        self.pooling = config.pooling
+        self.out_dim = config.hidden
+
+    def sequence(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Token ids (B, T) -> LSTM states (B, T, H)."""
+        states, _ = self.lstm(self.embed(input_ids))
+        return states
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Ids and mask (B, T) -> pooled text vector (B, H)."""
+        states = self.sequence(input_ids)  # (B, T, H)
+        mask = attention_mask.to(states.dtype).unsqueeze(-1)  # (B, T, 1)
+        if self.pooling == "mean":
+            return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        last = (attention_mask.sum(1) - 1).clamp(min=0)  # (B,)
+        index = last.view(-1, 1, 1).expand(-1, 1, states.shape[-1])  # (B, 1, H)
+        return states.gather(1, index).squeeze(1)  # (B, H)

@@ -1,0 +1,66 @@
+"""Evaluate trained models on a split: accuracies, embeddings, retrieval, zero-shot."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from training.methods.alignment import AlignmentModel
+from training.methods.base import ATTENTION_MASK, IMAGE, INPUT_IDS, MultiOutputModel
+from training.methods.data import Batches
+from training.methods.retrieval import bidirectional_recall
+
+
+@torch.inference_mode()
+def predict(model: MultiOutputModel, batches: Batches) -> dict[str, np.ndarray]:
+    """The exported outputs (probabilities, unit embeddings) over every example, in order."""
+    was_training = model.training
+    model.eval()
+    parts: dict[str, list[np.ndarray]] = {}
+    for batch in batches.epoch():
+        for name, value in model(*(batch[n] for n in model.input_names)).items():
+            parts.setdefault(name, []).append(value.numpy())
+    model.train(was_training)
+    return {name: np.concatenate(chunks) for name, chunks in parts.items()}
+
+
+def accuracies(model: MultiOutputModel, batches: Batches) -> dict[str, float]:
+    """``{"<task>_accuracy": top-1 accuracy}`` for every labelled output of the model."""
+    outputs = predict(model, batches)
+    labels = batches.examples.labels
+    return {
+        f"{task}_accuracy": float((probs.argmax(1) == labels[task]).mean())
+        for task, probs in outputs.items()
+        if task in labels
+    }
+
+
+@torch.inference_mode()
+def embed_images(model: AlignmentModel, batches: Batches) -> np.ndarray:
+    """Unit image embeddings (N, D)."""
+    model.eval()
+    chunks = [
+        torch.nn.functional.normalize(model.embed_image(b[IMAGE]), dim=-1).numpy()
+        for b in batches.epoch()
+    ]
+    return np.concatenate(chunks)
+
+
+@torch.inference_mode()
+def embed_texts(model: AlignmentModel, batches: Batches) -> np.ndarray:
+    """Unit text embeddings (N, D)."""
+    model.eval()
+    chunks = [
+        torch.nn.functional.normalize(
+            model.embed_text(b[INPUT_IDS], b[ATTENTION_MASK]), dim=-1
+        ).numpy()
+        for b in batches.epoch()
+    ]
+    return np.concatenate(chunks)
+
+
+def retrieval_metrics(model: AlignmentModel, batches: Batches) -> dict[str, float]:
+    """recall@1/5/10 both ways between the split's images and texts, hits by content key."""
+    keys = batches.examples.keys or [(i,) for i in range(len(batches.examples))]
+    return bidirectional_recall(embed_images(model, batches), embed_texts(model, batches), keys)
+

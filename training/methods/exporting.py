@@ -1,0 +1,142 @@
+"""Export trained models into the model repository with their manifest and report.
+
+Input and output specs follow the manifest conventions (``service/manifest.py``): images are
+float32 NCHW normalised as ``(value - mean) / std``; text is right-padded int64 ids with an
+attention mask; softmax heads export probabilities; embeddings are exported L2-normalised.
+Each export also writes ``report/metrics.json``, the training curves and a parity figure
+(PyTorch against ONNX Runtime on a held-out batch).
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+from torch import nn
+
+from service.manifest import (
+    ImageInput,
+    InputSpec,
+    Manifest,
+    OutputSpec,
+    TextInput,
+    TokenCompanionInput,
+)
+from training.export import export_model, version_dir
+from training.methods.base import ATTENTION_MASK, IMAGE, INPUT_IDS
+from training.methods.data import Batches, Normalisation
+from training.methods.plots import history_figure, parity_figure
+from training.methods.trainer import History
+from training.report import save_figure, write_metrics
+
+log = logging.getLogger(__name__)
+
+TOKENIZER_FILE = "tokenizer.json"
+
+
+def image_input(image_size: int, norm: Normalisation) -> ImageInput:
+    return ImageInput(
+        name=IMAGE,
+        shape=["batch", 3, image_size, image_size],
+        size=(image_size, image_size),
+        resize=None,
+        crop="none",
+        interpolation="bilinear",
+        mean=(norm.mean,) * 3,
+        std=(norm.std,) * 3,
+    )
+
+
+def text_inputs(max_length: int) -> list[InputSpec]:
+    return [
+        TextInput(name=INPUT_IDS, shape=["batch", "sequence"], tokenizer=TOKENIZER_FILE,
+                  max_length=max_length, lowercase=True),
+        TokenCompanionInput(role="attention_mask", name=ATTENTION_MASK,
+                            shape=["batch", "sequence"]),
+    ]
+
+
+def softmax_outputs(classes: Mapping[str, list[str]]) -> list[OutputSpec]:
+    return [
+        OutputSpec(name=task, task=task, type="softmax", shape=["batch", len(labels)],
+                   labels=list(labels))
+        for task, labels in classes.items()
+    ]
+
+
+def embedding_output(dim: int, space: str, task: str = "alignment") -> OutputSpec:
+    return OutputSpec(name="embedding", task=task, type="embedding", shape=["batch", dim],
+                      space=space, normalized=True)
+
+
+def code_revision() -> str:
+    """The git commit of the training code, or "uncommitted" when there is none."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10, cwd=Path(__file__).parent, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "uncommitted"
+
+
+def example_batches(
+    batches: Batches, names: list[str]
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Two export check batches: 2 items, and 3 items padded 3 tokens longer."""
+    first = batches.batch(np.arange(2))
+    second = batches.batch(np.arange(2, 5) % len(batches.examples))
+    if INPUT_IDS in second:
+        pad = torch.zeros((second[INPUT_IDS].shape[0], 3), dtype=torch.int64)
+        second[INPUT_IDS] = torch.cat([second[INPUT_IDS], pad], 1)
+        second[ATTENTION_MASK] = torch.cat([second[ATTENTION_MASK], pad], 1)
+    return {n: first[n] for n in names}, {n: second[n] for n in names}
+
+
+def export_with_report(
+    module: nn.Module,
+    batches: Batches,
+    *,
+    inputs: list[InputSpec],
+    outputs: list[OutputSpec],
+    models_dir: Path,
+    name: str,
+    kind: str,
+    description: str,
+    metrics: dict[str, Any],
+    training: dict[str, Any],
+    history: History | None,
+    tokenizer: Tokenizer | None = None,
+    version: int = 1,
+) -> Manifest:
+    """Export ``module`` (inputs positional in ``inputs`` order), then write its report."""
+    names = [spec.name for spec in inputs]
+    example, check = example_batches(batches, names)
+    training = {**training, "code_revision": code_revision()}
+    with tempfile.TemporaryDirectory() as tmp:
+        extra: dict[str, Path] = {}
+        if tokenizer is not None:
+            extra[TOKENIZER_FILE] = Path(tmp) / TOKENIZER_FILE
+            tokenizer.save(str(extra[TOKENIZER_FILE]))
+        with warnings.catch_warnings():
+            # The exporter warns that LSTMs may not generalise across batch sizes
+            # (onnx/onnx#3182); export_model checks two batch sizes and sequence lengths.
+            warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch")
+            manifest = export_model(
+                module, example, models_dir=models_dir, name=name, version=version,
+                kind=kind, description=description, inputs=inputs, outputs=outputs,
+                metrics=metrics, training=training, extra_files=extra, check_example=check,
+            )
+    target = version_dir(models_dir, name, version)
+    write_metrics(target, {"metrics": metrics, "parity": manifest.parity})
+    if history is not None and history.epochs:
+        save_figure(history_figure(history, name), target, "training_curves.png")
+    save_figure(parity_figure(module, target, batches, names), target, "parity.png")
+    return manifest

@@ -1,0 +1,155 @@
+"""From examples to a trained, evaluated, exported model: the steps every data source shares.
+
+``prepare`` builds the tokenizer (when the method reads text) and the batches; ``fit`` builds
+the model of ``config.method`` and trains it; ``evaluate`` measures it on a split; ``export``
+writes it into the model repository (two tower models for alignment).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tokenizers import Tokenizer
+
+from service.manifest import Manifest
+from training.methods.alignment import AlignmentModel, ImageTower, TextTower
+from training.methods.base import MultiOutputModel
+from training.methods.build import TEXT_METHODS, build_model, build_objective, normalisation
+from training.methods.config import FitConfig
+from training.methods.data import Batches, Examples
+from training.methods.evaluation import accuracies, retrieval_metrics
+from training.methods.exporting import (
+    embedding_output,
+    export_with_report,
+    image_input,
+    softmax_outputs,
+    text_inputs,
+)
+from training.methods.tokenizer import build_tokenizer, encode
+from training.methods.trainer import History, train
+
+log = logging.getLogger(__name__)
+
+KIND = {"hard_sharing": "multitask", "soft_sharing": "multitask", "fusion": "fusion"}
+
+
+@dataclass
+class Prepared:
+    """A config with its data turned into batches (and the tokenizer built from train texts)."""
+
+    config: FitConfig
+    tasks: list[str]
+    classes: dict[str, list[str]]
+    tokenizer: Tokenizer | None
+    train: Batches
+    evals: dict[str, Batches] = field(default_factory=dict)
+
+    def batches(self, examples: Examples) -> Batches:
+        tokens = None
+        if self.tokenizer is not None:
+            if examples.texts is None:
+                raise ValueError(f"split {examples.split!r} has no texts")
+            tokens = encode(self.tokenizer, examples.texts, self.config.text.max_length)
+        return Batches(examples, self.config.train.batch_size, normalisation(self.config.image),
+                       tokens)
+
+
+def _tasks(config: FitConfig, train: Examples) -> list[str]:
+    if config.method == "alignment":
+        return []
+    tasks = list(config.tasks) or sorted(train.labels)
+    missing = [t for t in tasks if t not in train.labels]
+    if missing or not tasks:
+        raise ValueError(f"tasks {missing or tasks} have no labels; label fields: "
+                         f"{sorted(train.labels)}")
+    return tasks
+
+
+def prepare(config: FitConfig, train: Examples, evals: dict[str, Examples]) -> Prepared:
+    tasks = _tasks(config, train)
+    tokenizer = None
+    if config.method in TEXT_METHODS:
+        if not train.texts:
+            raise ValueError(f"method {config.method!r} needs texts, the training data has none")
+        tokenizer = build_tokenizer(train.texts)
+    classes = {t: train.classes[t] for t in tasks}
+    prepared = Prepared(config, tasks, classes, tokenizer, train=None)  # type: ignore[arg-type]
+    prepared.train = prepared.batches(train)
+    prepared.evals = {name: prepared.batches(ex) for name, ex in evals.items()}
+    return prepared
+
+
+def evaluate(model: MultiOutputModel, batches: Batches) -> dict[str, float]:
+    """Accuracy per task for classifiers; recall@k both ways for alignment."""
+    if isinstance(model, AlignmentModel):
+        return retrieval_metrics(model, batches)
+    return accuracies(model, batches)
+
+
+@dataclass
+class FitResult:
+    model: MultiOutputModel
+    history: History
+    prepared: Prepared
+
+
+def fit(prepared: Prepared, monitor: str | None = None, desc: str = "train") -> FitResult:
+    """Build and train the model; ``monitor`` names an eval split measured after each epoch."""
+    config = prepared.config
+    torch.manual_seed(config.train.seed)
+    vocab = prepared.tokenizer.get_vocab_size() if prepared.tokenizer else None
+    model = build_model(config, {t: len(prepared.classes[t]) for t in prepared.tasks}, vocab)
+    objective = build_objective(config, prepared.tasks)
+
+    def monitor_fn(m: MultiOutputModel) -> dict[str, float]:
+        return {f"{monitor}/{k}": v for k, v in evaluate(m, prepared.evals[monitor]).items()}
+
+    history = train(model, objective, prepared.train, config.train,
+                    monitor_fn if monitor else None, desc)
+    return FitResult(model, history, prepared)
+
+
+def export(
+    result: FitResult,
+    *,
+    models_dir: Path,
+    name: str,
+    metrics: dict[str, Any],
+    training: dict[str, Any],
+    description: str,
+    split: str,
+    version: int = 1,
+    space: str | None = None,
+) -> list[Manifest]:
+    """Write the model (or, for alignment, ``<name>-image`` and ``<name>-text``)."""
+    prepared, model = result.prepared, result.model
+    config = prepared.config
+    batches = prepared.evals[split]
+    common: dict[str, Any] = {
+        "models_dir": models_dir, "metrics": metrics, "history": result.history,
+        "version": version, "training": {"config": config.to_dict(), **training,
+                                         "train_seconds": round(result.history.seconds, 1),
+                                         "train_steps": result.history.steps},
+    }
+    image = image_input(config.image.image_size, normalisation(config.image))
+    if isinstance(model, AlignmentModel):
+        space = space or name
+        out = embedding_output(config.embed_dim, space)
+        return [
+            export_with_report(ImageTower(model), batches, inputs=[image], outputs=[out],
+                               name=f"{name}-image", kind="alignment",
+                               description=f"{description} (image tower)", **common),
+            export_with_report(TextTower(model), batches, inputs=text_inputs(
+                config.text.max_length), outputs=[out], name=f"{name}-text", kind="alignment",
+                description=f"{description} (text tower)", tokenizer=prepared.tokenizer,
+                **common),
+        ]
+    inputs = [image] + (text_inputs(config.text.max_length) if prepared.tokenizer else [])
+    return [export_with_report(model, batches, inputs=inputs,
+                               outputs=softmax_outputs(prepared.classes), name=name,
+                               kind=KIND[config.method], description=description,
+                               tokenizer=prepared.tokenizer, **common)]
