@@ -48,7 +48,7 @@ def build_model(
     if config.fusion == "attention":
         return CrossAttentionFusion(
             image, text, classes, config.fusion_hidden, config.attention_dim,
-            config.attention_heads,
+            config.attention_heads, config.attention_text_to_head,
         )
     return ConcatFusion(image, text, classes, config.fusion_hidden, config.modalities)
 

@@ -78,6 +78,10 @@ class FitConfig:
     fusion_hidden: int = 256
     attention_dim: int = 64
     attention_heads: int = 4
+    # Attention fusion: also feed the question vector to the answer head. Off for binding
+    # questions: there the question names a colour, and a head that reads it learns the
+    # training set's colour -> shape prior ("purple is never a star") instead of looking.
+    attention_text_to_head: bool = True
     modalities: tuple[str, ...] = ("image", "text")  # fusion ablations drop one
     alignment_loss: Literal["contrastive", "infonce"] = "infonce"
     margin: float = 0.3  # contrastive alignment loss

@@ -102,6 +102,7 @@ class CrossAttentionFusion(MultiOutputModel):
         hidden: int = 256,
         dim: int = 64,
         heads: int = 4,
+        text_to_head: bool = True,
     ) -> None:
         super().__init__()
         self.image_encoder = image_encoder
@@ -109,7 +110,8 @@ class CrossAttentionFusion(MultiOutputModel):
         channels = image_encoder.map_channels
         self.position = nn.Linear(2, channels)
         self.attention = CrossModalAttention(text_encoder.out_dim, channels, dim, heads)
-        joint = dim + text_encoder.out_dim
+        self.text_to_head = text_to_head
+        joint = dim + (text_encoder.out_dim if text_to_head else 0)
         self.heads = TaskHeads(joint, tasks, hidden)
 
     def raw(  # type: ignore[override]
@@ -121,5 +123,6 @@ class CrossAttentionFusion(MultiOutputModel):
         positions = positions + self.position(_coordinates(h, w, fmap))  # (B, h*w, C)
         txt = self.text_encoder(input_ids, attention_mask)  # (B, H)
         attended = self.attention(txt, positions)  # (B, dim)
-        joint = torch.cat([attended, txt], dim=1)  # (B, dim + H)
-        return self.heads(joint)
+        if not self.text_to_head:
+            return self.heads(attended)
+        return self.heads(torch.cat([attended, txt], dim=1))  # (B, dim + H)
