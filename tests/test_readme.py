@@ -31,7 +31,9 @@ def test_readme_names_the_two_setup_commands() -> None:
 def test_every_make_target_in_the_readme_exists() -> None:
     named = {m for span in _code_spans() for m in re.findall(r"\bmake ([a-z][a-z0-9-]*)", span)}
     assert {"serve", "test", "models"} <= named
-    assert named <= _makefile_targets(), f"README names missing targets {named - _makefile_targets()}"
+    assert named <= _makefile_targets(), (
+        f"README names missing targets {named - _makefile_targets()}"
+    )
 
 
 def test_every_python_module_command_in_the_readme_exists() -> None:
