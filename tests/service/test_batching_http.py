@@ -89,21 +89,25 @@ async def test_texts_of_different_lengths_share_a_padded_batch_across_endpoints(
 
 
 async def test_shutdown_lets_queued_requests_finish(model_repo: Path) -> None:
-    settings = Settings(model_dir=model_repo, providers="cpu", max_delay_ms=300)
+    settings = Settings(model_dir=model_repo, providers="cpu", max_delay_ms=1000)
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         async with app.router.lifespan_context(app):
-            await app.state.engine.wait_loaded(30)
+            engine = app.state.engine
+            await engine.wait_loaded(30)
             body = {"items": [{"text": "good"}]}
-            pending = [asyncio.create_task(client.post("/v1/sentiment", json=body))
-                       for _ in range(3)]  # fmt: skip
-            batcher = app.state.engine.batchers["text"]
-            for _ in range(100):  # until all three wait in the batcher (300 ms delay)
-                if batcher.pending == 3:
-                    break
-                await asyncio.sleep(0.005)
-            assert batcher.pending == 3 and batcher.stats.items == 0
+            # A request still "decoding" makes the batcher hold its batch for max_delay, so all
+            # three are queued, none answered, when the shutdown starts (whatever the load).
+            with engine.preparing("text"):
+                pending = [asyncio.create_task(client.post("/v1/sentiment", json=body))
+                           for _ in range(3)]  # fmt: skip
+                batcher = engine.batchers["text"]
+                for _ in range(400):  # until all three wait in the batcher
+                    if batcher.pending == 3:
+                        break
+                    await asyncio.sleep(0.005)
+                assert batcher.pending == 3 and batcher.stats.items == 0
         responses = await asyncio.gather(*pending)  # the lifespan has shut down by now
         assert [r.status_code for r in responses] == [200, 200, 200], responses[0].text
         assert app.state.engine.batchers == {}
