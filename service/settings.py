@@ -5,6 +5,7 @@ Tests build ``Settings(...)`` directly; nothing here reads the environment at im
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -56,9 +57,10 @@ class Settings(BaseSettings):
         "never waits",
     )  # fmt: skip
     concurrent_batches: int = Field(
-        default=1, ge=1, le=64,
-        description="batches of one model running at the same time (each in its own thread); "
-        "2 can fill idle cores when the machine is otherwise quiet",
+        default=0, ge=0, le=64,
+        description="batches of one model running at the same time, each in its own thread; "
+        "0 = two per CPU core, at most 8 (on CPUs, parallel runs fill the cores better than "
+        "ONNX Runtime's intra-op threads alone)",
     )  # fmt: skip
     max_queue_size: int = Field(default=256, ge=1, description="items queued per model before 429")
     request_timeout_s: float = Field(default=30.0, gt=0.0, description="per item, queue + run")
@@ -66,7 +68,7 @@ class Settings(BaseSettings):
     inference_threads: int = Field(
         default=0,
         ge=0,
-        description="threads running ORT calls; 0 = concurrent_batches per loaded model",
+        description="threads running ORT calls; 0 = the batch concurrency per loaded model",
     )
 
     # Request limits
@@ -101,3 +103,22 @@ class Settings(BaseSettings):
                 "or the largest allowed request could never be queued"
             )
         return self
+
+    @property
+    def batch_concurrency(self) -> int:
+        """``concurrent_batches``, with 0 resolved to two per usable CPU core (at most 8).
+
+        Measured on 2 cores with EfficientNet-Lite0: four parallel ``session.run`` calls gave
+        about 100 images/s where one call at a time peaked near 75 at any batch size, because
+        the intra-op threads of a single small run leave the cores idle much of the time.
+        """
+        if self.concurrent_batches:
+            return self.concurrent_batches
+        return min(8, 2 * _usable_cpus())
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (the affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1

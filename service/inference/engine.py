@@ -41,7 +41,7 @@ class Engine:
     async def start(self) -> None:
         """Discover the models and start loading them in the background."""
         entries = self.registry.discover()
-        per_model = self.settings.concurrent_batches
+        per_model = self.settings.batch_concurrency
         workers = self.settings.inference_threads or max(1, len(entries)) * per_model
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="inference")
         self._loader = asyncio.create_task(self._load_all(), name="model-loader")
@@ -168,5 +168,5 @@ def _batcher_config(settings: Settings) -> BatcherConfig:
         max_queue_size=settings.max_queue_size,
         timeout_s=settings.request_timeout_s,
         retry_after_s=settings.retry_after_s,
-        concurrency=settings.concurrent_batches,
+        concurrency=settings.batch_concurrency,
     )

@@ -38,3 +38,13 @@ def test_session_options_come_from_settings_in_one_place(monkeypatch: pytest.Mon
     monkeypatch.setenv("MMS_INTRA_OP_THREADS", "2")
     config = SessionConfig.from_settings(Settings(providers="cpu"))
     assert config == SessionConfig(providers="cpu", intra_op_threads=2, spinning=True)
+
+
+def test_batch_concurrency_defaults_to_two_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    import service.settings as module
+
+    monkeypatch.setattr(module, "_usable_cpus", lambda: 2)
+    assert Settings().batch_concurrency == 4
+    monkeypatch.setattr(module, "_usable_cpus", lambda: 64)
+    assert Settings().batch_concurrency == 8  # capped: more threads only add contention
+    assert Settings(concurrent_batches=3).batch_concurrency == 3
