@@ -51,14 +51,22 @@ def run(args: argparse.Namespace) -> int:
     train, held = load_jsonl(args.data, config.image.image_size)
     log.info("%s: %d training and %d evaluation examples", args.data, len(train), len(held))
     prepared = pipeline.prepare(config, train, {EVAL_SPLIT: held})
-    result = pipeline.fit(prepared, monitor=EVAL_SPLIT, desc=_model_name(args))
-    metrics = {"split": EVAL_SPLIT, "examples": len(held),
-               **pipeline.evaluate(result.model, prepared.evals[EVAL_SPLIT])}
+    result = pipeline.fit(prepared, monitor=(EVAL_SPLIT,), desc=_model_name(args))
+    metrics = {
+        "split": EVAL_SPLIT,
+        "examples": len(held),
+        **pipeline.evaluate(result.model, prepared.evals[EVAL_SPLIT]),
+    }
     name = _model_name(args)
     manifests = pipeline.export(
-        result, models_dir=args.models_dir, name=name, metrics=metrics, split=EVAL_SPLIT,
+        result,
+        models_dir=args.models_dir,
+        name=name,
+        metrics=metrics,
+        split=EVAL_SPLIT,
         training={"data": str(args.data), "seed": config.train.seed},
-        description=f"{config.method} trained on {args.data.name}", version=args.version,
+        description=f"{config.method} trained on {args.data.name}",
+        version=args.version,
     )
     for manifest in manifests:
         log.info("wrote %s v%d: %s", manifest.name, manifest.version, metrics)

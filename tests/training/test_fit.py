@@ -30,8 +30,14 @@ def _write_dataset(root: Path, n: int = 30) -> Path:
         draw = ImageDraw.Draw(img)
         (draw.rectangle if shape == "square" else draw.ellipse)(box, fill=COLOURS[colour])
         img.save(root / "img" / f"{i:02d}.png")
-        lines.append({"image": f"img/{i:02d}.png", "text": f"a {colour} {shape} number {i}",
-                      "shape": shape, "color": colour})
+        lines.append(
+            {
+                "image": f"img/{i:02d}.png",
+                "text": f"a {colour} {shape} number {i}",
+                "shape": shape,
+                "color": colour,
+            }
+        )
     path = root / "data.jsonl"
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
     return path
@@ -71,8 +77,21 @@ def test_fit_each_method_on_jsonl_and_run_the_onnx_model(
 ) -> None:
     data = _write_dataset(tmp_path)
     models = tmp_path / "models"
-    code = main(["fit", "--config", config, "--data", str(data), "--models-dir", str(models),
-                 "--name", "byo", "--epochs", "1"])
+    code = main(
+        [
+            "fit",
+            "--config",
+            config,
+            "--data",
+            str(data),
+            "--models-dir",
+            str(models),
+            "--name",
+            "byo",
+            "--epochs",
+            "1",
+        ]
+    )
     assert code == 0
     names = ["byo-image", "byo-text"] if "embedding" in outputs else ["byo"]
     _train, held = load_jsonl(data, 64)
@@ -82,8 +101,9 @@ def test_fit_each_method_on_jsonl_and_run_the_onnx_model(
         verify_files(manifest, version)
         assert manifest.metrics["split"] == "eval"
         assert (version / "report" / "parity.png").is_file()
-        session = ort.InferenceSession(str(version / "model.onnx"),
-                                       providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(
+            str(version / "model.onnx"), providers=["CPUExecutionProvider"]
+        )
         result = session.run(None, _feed(version, held.images[:3], (held.texts or [])[:3]))
         by_name = dict(zip([o.name for o in manifest.outputs], result, strict=True))
         for out, width in outputs.items():
@@ -94,8 +114,9 @@ def test_fit_each_method_on_jsonl_and_run_the_onnx_model(
                 np.testing.assert_allclose(by_name[spec.name].sum(1), 1.0, atol=1e-5)
             else:
                 assert spec.space == "byo"
-                np.testing.assert_allclose(np.linalg.norm(by_name[spec.name], axis=1), 1.0,
-                                           atol=1e-5)
+                np.testing.assert_allclose(
+                    np.linalg.norm(by_name[spec.name], axis=1), 1.0, atol=1e-5
+                )
 
 
 def test_jsonl_errors_name_the_problem(tmp_path: Path) -> None:

@@ -24,7 +24,8 @@ def test_contrastive_matches_torch_cosine_embedding_loss_with_one_negative() -> 
     shift = int(torch.randperm(5)[0]) + 1
     negatives = torch.roll(text, -shift, 0)  # image i against text i + shift
     reference = torch.nn.CosineEmbeddingLoss(margin=0.2)(
-        torch.cat([image, image]), torch.cat([text, negatives]),
+        torch.cat([image, image]),
+        torch.cat([text, negatives]),
         torch.cat([torch.ones(6), -torch.ones(6)]),
     )
     assert float(got) == pytest.approx(float(reference), rel=1e-6)

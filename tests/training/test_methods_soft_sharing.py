@@ -25,8 +25,9 @@ def test_penalty_is_the_squared_distance_over_parameters_only() -> None:
     torch.manual_seed(0)
     model = SoftSharingModel(SmallCNN((4, 8)), TASKS)
     a, b = model.encoder("shape"), model.encoder("color")
-    manual = sum(((pa - pb) ** 2).sum() for pa, pb in zip(a.parameters(), b.parameters(),
-                                                          strict=True))
+    manual = sum(
+        ((pa - pb) ** 2).sum() for pa, pb in zip(a.parameters(), b.parameters(), strict=True)
+    )
     assert float(model.penalty()) == pytest.approx(float(manual), rel=1e-5)
     # BatchNorm running statistics are buffers: changing them leaves the penalty unchanged.
     before = float(model.penalty())
@@ -45,8 +46,11 @@ def test_penalty_enters_the_total_with_lambda() -> None:
     torch.manual_seed(0)
     model = SoftSharingModel(SmallCNN((4, 8)), TASKS)
     objective = ClassificationObjective(list(TASKS), soft_lambda=0.1)
-    batch = {"image": torch.randn(4, 3, 16, 16), "label:shape": torch.tensor([0, 1, 2, 3]),
-             "label:color": torch.tensor([0, 1, 2, 3])}
+    batch = {
+        "image": torch.randn(4, 3, 16, 16),
+        "label:shape": torch.tensor([0, 1, 2, 3]),
+        "label:color": torch.tensor([0, 1, 2, 3]),
+    }
     losses = objective.losses(model, batch)
     assert PENALTY in losses
     total = objective.total(losses)

@@ -42,8 +42,11 @@ def test_quick_build_writes_every_shapes_model(tmp_path: Path) -> None:
         has_text = any(i.role == "text" for i in manifest.inputs)
         assert has_text == (version / "tokenizer.json").is_file()
         assert max(manifest.parity.values()) <= 1e-4
-    spaces = {read_manifest(tmp_path / n / "1").outputs[0].space for n in EXPECTED
-              if n.startswith("shapes-align")}
+    spaces = {
+        read_manifest(tmp_path / n / "1").outputs[0].space
+        for n in EXPECTED
+        if n.startswith("shapes-align")
+    }
     assert spaces == {"shapes"}
     fusion = read_manifest(tmp_path / "shapes-fusion" / "1")
     assert [i.role for i in fusion.inputs] == ["image", "text", "attention_mask"]

@@ -15,8 +15,9 @@ def test_markdown_table() -> None:
 
 
 @pytest.mark.slow
-def test_binding_experiment_compares_both_fusions(tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_binding_experiment_compares_both_fusions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "binding.md"
     assert main(["binding", "--quick", "--out", str(out)]) == 0
     printed = capsys.readouterr().out

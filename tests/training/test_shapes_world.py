@@ -56,9 +56,13 @@ def test_heldout_split_asks_only_about_heldout_combinations() -> None:
 
 def test_objects_labels_match_captions() -> None:
     examples = generate(ShapesSpec("objects", "heldout", 50))
-    for text, shape, colour, size in zip(examples.texts, examples.labels["shape"],
-                                         examples.labels["color"], examples.labels["size"],
-                                         strict=True):
+    for text, shape, colour, size in zip(
+        examples.texts,
+        examples.labels["shape"],
+        examples.labels["color"],
+        examples.labels["size"],
+        strict=True,
+    ):
         assert SHAPES[shape] in text and COLORS[colour] in text
         assert any(w in text.split() for w in T.SIZE_WORDS[SIZES[size]])  # eval names size
 
@@ -79,8 +83,9 @@ def test_attribute_answers_cover_shapes_colours_and_sizes() -> None:
     examples = generate(ShapesSpec("attribute", "train", 300))
     answers = examples.classes["answer"]
     assert answers == [*SHAPES, *COLORS, *SIZES]
-    kinds = {("shape" if a < 10 else "color" if a < 15 else "size")
-             for a in examples.labels["answer"]}
+    kinds = {
+        ("shape" if a < 10 else "color" if a < 15 else "size") for a in examples.labels["answer"]
+    }
     assert kinds == {"shape", "color", "size"}
 
 

@@ -20,95 +20,120 @@ from pathlib import Path
 
 from service.manifest import Manifest
 from training.methods import pipeline
-from training.methods.config import load_config
 from training.shapes.runs import (
     QUICK,
     Budget,
     alignment_metrics,
     classifier_metrics,
-    train_on_shapes,
+    trained,
 )
 from training.shapes.world import HELDOUT_SPLIT
 
 log = logging.getLogger(__name__)
 
 SPACE = "shapes"
-# Sized so that all shapes models together train in about a quarter of an hour on 2 CPU cores.
-FULL = {
-    "multitask": Budget(n_train=16000),
-    "multitask-soft": Budget(n_train=16000),
-    "fusion": Budget(n_train=16000),
-    "vqa": Budget(n_train=24000),
-    "align": Budget(n_train=16000),
-}
+# One budget for every model, so the fusion models reuse the multi-task run's trunk (memoised
+# in training.shapes.runs.trained). Sized so that all shapes models together train in under
+# ten minutes on 2 free CPU cores.
+FULL = Budget(n_train=16000)
 
 
-def _budget(key: str, quick: bool) -> Budget:
-    return QUICK if quick else FULL[key]
+def _budget(quick: bool) -> Budget:
+    return QUICK if quick else FULL
 
 
 def _train_and_export(
     models_dir: Path, *, quick: bool, key: str, config: str, task: str, description: str
 ) -> list[Manifest]:
-    budget = _budget(key, quick)
-    result = train_on_shapes(load_config(config), task, budget, desc=f"shapes-{key}")
+    budget = _budget(quick)
+    result = trained(config, task, budget)
     metrics = classifier_metrics(result)
     log.info("shapes-%s held-out metrics: %s", key, metrics)
     return pipeline.export(
-        result, models_dir=models_dir, name=f"shapes-{key}", metrics=metrics,
-        split=HELDOUT_SPLIT, description=description,
-        training={"data": f"shapes world, task {task!r}, {budget.n_train} training scenes "
-                          f"(synthetic)", "seed": budget.seed, "quick": quick},
+        result,
+        models_dir=models_dir,
+        name=f"shapes-{key}",
+        metrics=metrics,
+        split=HELDOUT_SPLIT,
+        description=description,
+        training={
+            "data": f"shapes world, task {task!r}, {budget.n_train} training scenes (synthetic)",
+            "seed": budget.seed,
+            "quick": quick,
+        },
     )
 
 
 def build_multitask(models_dir: Path, *, quick: bool) -> list[Manifest]:
     return _train_and_export(
-        models_dir, quick=quick, key="multitask", config="shapes_multitask", task="objects",
+        models_dir,
+        quick=quick,
+        key="multitask",
+        config="shapes_multitask",
+        task="objects",
         description="Hard parameter sharing: one CNN trunk, a 10-way shape head and a 5-way "
-                    "colour head, trained jointly (shapes world).",
+        "colour head, trained jointly (shapes world).",
     )
 
 
 def build_multitask_soft(models_dir: Path, *, quick: bool) -> list[Manifest]:
     return _train_and_export(
-        models_dir, quick=quick, key="multitask-soft", config="shapes_multitask_soft",
+        models_dir,
+        quick=quick,
+        key="multitask-soft",
+        config="shapes_multitask_soft",
         task="objects",
         description="Soft parameter sharing: one CNN per task, an L2 penalty between their "
-                    "parameters; both trunks run at inference (shapes world).",
+        "parameters; both trunks run at inference (shapes world).",
     )
 
 
 def build_fusion(models_dir: Path, *, quick: bool) -> list[Manifest]:
     return _train_and_export(
-        models_dir, quick=quick, key="fusion", config="shapes_fusion", task="attribute",
-        description="Attribute questions about one object (shape, colour or size): CNN image "
-                    "features and an Embedding+LSTM question vector, concatenated, "
-                    "Dense(256, relu), softmax.",
+        models_dir,
+        quick=quick,
+        key="fusion",
+        config="shapes_fusion",
+        task="attribute",
+        description="Attribute questions about one object (shape, colour or size): image "
+        "features of the frozen shapes-multitask trunk and an Embedding+LSTM "
+        "question vector, concatenated, Dense(256, relu), softmax.",
     )
 
 
 def build_vqa(models_dir: Path, *, quick: bool) -> list[Manifest]:
     return _train_and_export(
-        models_dir, quick=quick, key="vqa", config="shapes_vqa", task="binding",
+        models_dir,
+        quick=quick,
+        key="vqa",
+        config="shapes_vqa",
+        task="binding",
         description="Binding questions over two or three objects ('what shape is the red "
-                    "one?'): the question vector attends over the image's spatial feature "
-                    "map (cross-modal attention), then the answer head.",
+        "one?'): the question vector attends over the image's 8x8 feature map "
+        "(cross-modal attention; trunk initialised from shapes-multitask), then "
+        "the answer head.",
     )
 
 
 def build_alignment(models_dir: Path, *, quick: bool) -> list[Manifest]:
-    budget = _budget("align", quick)
-    result = train_on_shapes(load_config("shapes_align"), "objects", budget, desc="shapes-align")
+    budget = _budget(quick)
+    result = trained("shapes_align", "objects", budget)
     metrics = alignment_metrics(result)
     log.info("shapes-align held-out metrics: %s", metrics)
     return pipeline.export(
-        result, models_dir=models_dir, name="shapes-align", space=SPACE, metrics=metrics,
+        result,
+        models_dir=models_dir,
+        name="shapes-align",
+        space=SPACE,
+        metrics=metrics,
         split=HELDOUT_SPLIT,
         description="Image and caption towers aligned in the `shapes` space "
-                    "(symmetric InfoNCE, learnable temperature)",
-        training={"data": f"shapes world captions, {budget.n_train} training scenes "
-                          f"(synthetic)", "seed": budget.seed, "quick": quick},
+        "(symmetric InfoNCE, learnable temperature)",
+        training={
+            "data": f"shapes world captions, {budget.n_train} training scenes (synthetic)",
+            "seed": budget.seed,
+            "quick": quick,
+        },
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from torch import nn
 
 from training.methods.alignment import AlignmentModel
@@ -33,11 +35,33 @@ def _text_encoder(config: FitConfig, vocab_size: int | None) -> LSTMTextEncoder:
     return LSTMTextEncoder(vocab_size, config.text)
 
 
+@dataclass
+class Pretrained:
+    """Trained parts a new model starts from (``training.shapes.runs`` provides them).
+
+    ``image_encoder`` replaces a freshly built trunk and is frozen when the config's
+    ``image.frozen`` says so.
+    """
+
+    image_encoder: nn.Module | None = None
+
+
 def build_model(
-    config: FitConfig, classes: dict[str, int], vocab_size: int | None = None
+    config: FitConfig,
+    classes: dict[str, int],
+    vocab_size: int | None = None,
+    pretrained: Pretrained | None = None,
 ) -> MultiOutputModel:
-    """The untrained model of ``config.method``; ``classes`` maps each task to its class count."""
-    image: nn.Module = build_image_encoder(config.image)
+    """The model of ``config.method``; ``classes`` maps each task to its class count."""
+    pretrained = pretrained or Pretrained()
+    if config.image.init and pretrained.image_encoder is None:
+        raise ValueError(
+            f"config wants the image encoder of {config.image.init!r}: pass it "
+            "as pretrained (training.shapes.runs does this for the shapes world)"
+        )
+    image: nn.Module = pretrained.image_encoder or build_image_encoder(config.image)
+    if pretrained.image_encoder is not None and config.image.frozen and hasattr(image, "freeze"):
+        image.freeze()
     if config.method == "hard_sharing":
         return HardSharingModel(image, classes)
     if config.method == "soft_sharing":
@@ -47,8 +71,13 @@ def build_model(
         return AlignmentModel(image, text, config.embed_dim)
     if config.fusion == "attention":
         return CrossAttentionFusion(
-            image, text, classes, config.fusion_hidden, config.attention_dim,
-            config.attention_heads, config.attention_text_to_head,
+            image,
+            text,
+            classes,
+            config.fusion_hidden,
+            config.attention_dim,
+            config.attention_heads,
+            config.attention_text_to_head,
         )
     return ConcatFusion(image, text, classes, config.fusion_hidden, config.modalities)
 

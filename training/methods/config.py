@@ -29,6 +29,9 @@ class ImageEncoderConfig:
     frozen: bool = False  # pretrained tower only; BatchNorm then stays in eval mode
     pretrained: bool = True  # efficientnet_lite0 only (False: random init, for tests)
     resample_to: int | None = None  # efficientnet_lite0: resize inside the graph (e.g. 224)
+    # small_cnn: start from the trunk trained by this named config (shapes world: see
+    # training.shapes.runs), like the founding article's pretrained ResNet50; None: scratch.
+    init: str | None = None
 
 
 @dataclass(frozen=True)

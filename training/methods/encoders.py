@@ -18,8 +18,11 @@ from training.methods.config import ImageEncoderConfig, TextEncoderConfig
 
 
 def _conv_bn(in_ch: int, out_ch: int, stride: int) -> list[nn.Module]:
-    return [nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False), nn.BatchNorm2d(out_ch),
-            nn.ReLU(inplace=True)]
+    return [
+        nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False),
+        nn.BatchNorm2d(out_ch),
+        nn.ReLU(inplace=True),
+    ]
 
 
 class SmallCNN(nn.Module):
@@ -38,8 +41,18 @@ class SmallCNN(nn.Module):
             in_ch = width
         self.body = nn.Sequential(*layers)
         self.pool = pool
+        self.frozen = False
         self.map_channels = in_ch  # channels of features(x)
         self.out_channels = in_ch * (2 if pool == "meanmax" else 1)  # width of encode_image(x)
+
+    def freeze(self) -> SmallCNN:
+        """Stop training this encoder: no gradients, BatchNorm statistics kept (eval mode)."""
+        self.frozen = True
+        self.requires_grad_(False)
+        return self.eval()
+
+    def train(self, mode: bool = True) -> SmallCNN:
+        return super().train(mode and not self.frozen)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised pixels (B, 3, H, W) -> feature map (B, C, H/2^k, W/2^k)."""

@@ -63,4 +63,3 @@ def retrieval_metrics(model: AlignmentModel, batches: Batches) -> dict[str, floa
     """recall@1/5/10 both ways between the split's images and texts, hits by content key."""
     keys = batches.examples.keys or [(i,) for i in range(len(batches.examples))]
     return bidirectional_recall(embed_images(model, batches), embed_texts(model, batches), keys)
-

@@ -57,31 +57,50 @@ def image_input(image_size: int, norm: Normalisation) -> ImageInput:
 
 def text_inputs(max_length: int) -> list[InputSpec]:
     return [
-        TextInput(name=INPUT_IDS, shape=["batch", "sequence"], tokenizer=TOKENIZER_FILE,
-                  max_length=max_length, lowercase=True),
-        TokenCompanionInput(role="attention_mask", name=ATTENTION_MASK,
-                            shape=["batch", "sequence"]),
+        TextInput(
+            name=INPUT_IDS,
+            shape=["batch", "sequence"],
+            tokenizer=TOKENIZER_FILE,
+            max_length=max_length,
+            lowercase=True,
+        ),
+        TokenCompanionInput(
+            role="attention_mask", name=ATTENTION_MASK, shape=["batch", "sequence"]
+        ),
     ]
 
 
 def softmax_outputs(classes: Mapping[str, list[str]]) -> list[OutputSpec]:
     return [
-        OutputSpec(name=task, task=task, type="softmax", shape=["batch", len(labels)],
-                   labels=list(labels))
+        OutputSpec(
+            name=task, task=task, type="softmax", shape=["batch", len(labels)], labels=list(labels)
+        )
         for task, labels in classes.items()
     ]
 
 
 def embedding_output(dim: int, space: str, task: str = "alignment") -> OutputSpec:
-    return OutputSpec(name="embedding", task=task, type="embedding", shape=["batch", dim],
-                      space=space, normalized=True)
+    return OutputSpec(
+        name="embedding",
+        task=task,
+        type="embedding",
+        shape=["batch", dim],
+        space=space,
+        normalized=True,
+    )
 
 
 def code_revision() -> str:
     """The git commit of the training code, or "uncommitted" when there is none."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=10, cwd=Path(__file__).parent, check=True)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            cwd=Path(__file__).parent,
+            check=True,
+        )
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "uncommitted"
@@ -130,9 +149,19 @@ def export_with_report(
             # (onnx/onnx#3182); export_model checks two batch sizes and sequence lengths.
             warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch")
             manifest = export_model(
-                module, example, models_dir=models_dir, name=name, version=version,
-                kind=kind, description=description, inputs=inputs, outputs=outputs,
-                metrics=metrics, training=training, extra_files=extra, check_example=check,
+                module,
+                example,
+                models_dir=models_dir,
+                name=name,
+                version=version,
+                kind=kind,
+                description=description,
+                inputs=inputs,
+                outputs=outputs,
+                metrics=metrics,
+                training=training,
+                extra_files=extra,
+                check_example=check,
             )
     target = version_dir(models_dir, name, version)
     write_metrics(target, {"metrics": metrics, "parity": manifest.parity})

@@ -71,7 +71,7 @@ class CrossModalAttention(nn.Module):
         self.out = nn.Linear(dim, dim)
 
     def forward(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        """query (B, Dq), keys (B, N, Dk) -> attended (B, dim)."""
+        """query (B, Dq), keys (B, N, Dk) -> attended values (B, dim); values = keys."""
         b, n, _ = keys.shape
         q = self.q(query).view(b, self.heads, 1, self.head_dim)  # (B, h, 1, d)
         k = self.k(keys).view(b, n, self.heads, self.head_dim).transpose(1, 2)  # (B, h, N, d)
@@ -90,7 +90,11 @@ def _coordinates(h: int, w: int, like: torch.Tensor) -> torch.Tensor:
 
 
 class CrossAttentionFusion(MultiOutputModel):
-    """The text vector attends over the image's h x w feature map, then the answer head."""
+    """The text vector attends over the image's h x w feature map, then the answer head.
+
+    Keys are the map's features plus a learned projection of each position's coordinates;
+    values are the features. ``text_to_head=False`` answers from the attended vector alone.
+    """
 
     input_names = (IMAGE, INPUT_IDS, ATTENTION_MASK)
 
@@ -119,10 +123,10 @@ class CrossAttentionFusion(MultiOutputModel):
     ) -> dict[str, torch.Tensor]:
         fmap = self.image_encoder.features(image)  # (B, C, h, w)
         _b, _c, h, w = fmap.shape
-        positions = fmap.flatten(2).transpose(1, 2)  # (B, h*w, C)
-        positions = positions + self.position(_coordinates(h, w, fmap))  # (B, h*w, C)
+        features = fmap.flatten(2).transpose(1, 2)  # (B, h*w, C)
+        keys = features + self.position(_coordinates(h, w, fmap))  # (B, h*w, C)
         txt = self.text_encoder(input_ids, attention_mask)  # (B, H)
-        attended = self.attention(txt, positions)  # (B, dim)
+        attended = self.attention(txt, keys)  # (B, dim)
         if not self.text_to_head:
             return self.heads(attended)
         return self.heads(torch.cat([attended, txt], dim=1))  # (B, dim + H)

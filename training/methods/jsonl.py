@@ -53,8 +53,9 @@ def _in_eval(record: dict[str, Any], index: int) -> bool:
     return int(hashlib.sha1(key.encode()).hexdigest(), 16) % 5 == 0
 
 
-def _examples(records: list[dict[str, Any]], root: Path, split: str, size: int,
-              classes: dict[str, list[str]]) -> Examples:
+def _examples(
+    records: list[dict[str, Any]], root: Path, split: str, size: int, classes: dict[str, list[str]]
+) -> Examples:
     images = np.stack([_load_image(root / str(r["image"]), size) for r in records])
     texts = [str(r["text"]) for r in records] if all("text" in r for r in records) else None
     labels = {

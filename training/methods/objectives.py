@@ -68,8 +68,9 @@ class ClassificationObjective(Objective):
     ) -> dict[str, torch.Tensor]:
         logits = model.raw_from_batch(batch)
         out = {
-            t: F.cross_entropy(logits[t], batch[LABEL_PREFIX + t],
-                               label_smoothing=self.label_smoothing)
+            t: F.cross_entropy(
+                logits[t], batch[LABEL_PREFIX + t], label_smoothing=self.label_smoothing
+            )
             for t in self.tasks
         }
         if self.soft_lambda and hasattr(model, "penalty"):

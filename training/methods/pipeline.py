@@ -18,7 +18,13 @@ from tokenizers import Tokenizer
 from service.manifest import Manifest
 from training.methods.alignment import AlignmentModel, ImageTower, TextTower
 from training.methods.base import MultiOutputModel
-from training.methods.build import TEXT_METHODS, build_model, build_objective, normalisation
+from training.methods.build import (
+    TEXT_METHODS,
+    Pretrained,
+    build_model,
+    build_objective,
+    normalisation,
+)
 from training.methods.config import FitConfig
 from training.methods.data import Batches, Examples
 from training.methods.evaluation import accuracies, retrieval_metrics
@@ -54,8 +60,9 @@ class Prepared:
             if examples.texts is None:
                 raise ValueError(f"split {examples.split!r} has no texts")
             tokens = encode(self.tokenizer, examples.texts, self.config.text.max_length)
-        return Batches(examples, self.config.train.batch_size, normalisation(self.config.image),
-                       tokens)
+        return Batches(
+            examples, self.config.train.batch_size, normalisation(self.config.image), tokens
+        )
 
 
 def _tasks(config: FitConfig, train: Examples) -> list[str]:
@@ -64,8 +71,9 @@ def _tasks(config: FitConfig, train: Examples) -> list[str]:
     tasks = list(config.tasks) or sorted(train.labels)
     missing = [t for t in tasks if t not in train.labels]
     if missing or not tasks:
-        raise ValueError(f"tasks {missing or tasks} have no labels; label fields: "
-                         f"{sorted(train.labels)}")
+        raise ValueError(
+            f"tasks {missing or tasks} have no labels; label fields: {sorted(train.labels)}"
+        )
     return tasks
 
 
@@ -97,19 +105,34 @@ class FitResult:
     prepared: Prepared
 
 
-def fit(prepared: Prepared, monitor: str | None = None, desc: str = "train") -> FitResult:
-    """Build and train the model; ``monitor`` names an eval split measured after each epoch."""
+def fit(
+    prepared: Prepared,
+    monitor: tuple[str, ...] = (),
+    desc: str = "train",
+    pretrained: Pretrained | None = None,
+) -> FitResult:
+    """Build and train the model; ``monitor`` names eval splits measured after each epoch
+    (for the curves only: nothing is selected on them).
+
+    ``pretrained`` (optional): trained parts to start from (see ``build.Pretrained``).
+    """
     config = prepared.config
     torch.manual_seed(config.train.seed)
     vocab = prepared.tokenizer.get_vocab_size() if prepared.tokenizer else None
-    model = build_model(config, {t: len(prepared.classes[t]) for t in prepared.tasks}, vocab)
+    classes = {t: len(prepared.classes[t]) for t in prepared.tasks}
+    model = build_model(config, classes, vocab, pretrained)
     objective = build_objective(config, prepared.tasks)
 
     def monitor_fn(m: MultiOutputModel) -> dict[str, float]:
-        return {f"{monitor}/{k}": v for k, v in evaluate(m, prepared.evals[monitor]).items()}
+        return {
+            f"{split}/{k}": v
+            for split in monitor
+            for k, v in evaluate(m, prepared.evals[split]).items()
+        }
 
-    history = train(model, objective, prepared.train, config.train,
-                    monitor_fn if monitor else None, desc)
+    history = train(
+        model, objective, prepared.train, config.train, monitor_fn if monitor else None, desc
+    )
     return FitResult(model, history, prepared)
 
 
@@ -130,26 +153,55 @@ def export(
     config = prepared.config
     batches = prepared.evals[split]
     common: dict[str, Any] = {
-        "models_dir": models_dir, "metrics": metrics, "history": result.history,
-        "version": version, "training": {"config": config.to_dict(), **training,
-                                         "train_seconds": round(result.history.seconds, 1),
-                                         "train_steps": result.history.steps},
+        "models_dir": models_dir,
+        "metrics": metrics,
+        "history": result.history,
+        "version": version,
+        "training": {
+            "config": config.to_dict(),
+            **training,
+            "train_seconds": round(result.history.seconds, 1),
+            "train_steps": result.history.steps,
+        },
     }
     image = image_input(config.image.image_size, normalisation(config.image))
     if isinstance(model, AlignmentModel):
         space = space or name
         out = embedding_output(config.embed_dim, space)
         return [
-            export_with_report(ImageTower(model), batches, inputs=[image], outputs=[out],
-                               name=f"{name}-image", kind="alignment",
-                               description=f"{description} (image tower)", **common),
-            export_with_report(TextTower(model), batches, inputs=text_inputs(
-                config.text.max_length), outputs=[out], name=f"{name}-text", kind="alignment",
-                description=f"{description} (text tower)", tokenizer=prepared.tokenizer,
-                **common),
+            export_with_report(
+                ImageTower(model),
+                batches,
+                inputs=[image],
+                outputs=[out],
+                name=f"{name}-image",
+                kind="alignment",
+                description=f"{description} (image tower)",
+                **common,
+            ),
+            export_with_report(
+                TextTower(model),
+                batches,
+                inputs=text_inputs(config.text.max_length),
+                outputs=[out],
+                name=f"{name}-text",
+                kind="alignment",
+                description=f"{description} (text tower)",
+                tokenizer=prepared.tokenizer,
+                **common,
+            ),
         ]
     inputs = [image] + (text_inputs(config.text.max_length) if prepared.tokenizer else [])
-    return [export_with_report(model, batches, inputs=inputs,
-                               outputs=softmax_outputs(prepared.classes), name=name,
-                               kind=KIND[config.method], description=description,
-                               tokenizer=prepared.tokenizer, **common)]
+    return [
+        export_with_report(
+            model,
+            batches,
+            inputs=inputs,
+            outputs=softmax_outputs(prepared.classes),
+            name=name,
+            kind=KIND[config.method],
+            description=description,
+            tokenizer=prepared.tokenizer,
+            **common,
+        )
+    ]

@@ -23,6 +23,13 @@ def _pyplot() -> Any:
     return plt
 
 
+def _is_headline_metric(key: str) -> bool:
+    """Accuracies and recall@1 per split; recall@5/@10 would crowd the panel."""
+    if key in ("epoch", "seconds") or key.startswith(("loss/", "weight/")):
+        return False
+    return not key.endswith(("@5", "@10"))
+
+
 def history_figure(history: Any, title: str) -> Any:
     """Losses (left) and evaluation metrics (right) per epoch."""
     plt = _pyplot()
@@ -32,10 +39,10 @@ def history_figure(history: Any, title: str) -> Any:
     for key in keys:
         if key.startswith("loss/"):
             left.plot(epochs, history.series(key), marker="o", label=key[5:])
-        elif key not in ("epoch", "seconds") and not key.startswith("weight/"):
+        elif _is_headline_metric(key):
             right.plot(epochs, history.series(key), marker="o", label=key)
     left.set(title=f"{title}: training losses", xlabel="epoch", ylabel="loss")
-    right.set(title="evaluation", xlabel="epoch")
+    right.set(title="evaluation per epoch (not used for selection)", xlabel="epoch")
     for axis in (left, right):
         if axis.lines:
             axis.legend(fontsize=7)
@@ -58,8 +65,9 @@ def parity_figure(module: nn.Module, version_dir: Path, batches: Batches, names:
     module.eval()
     with torch.inference_mode():
         want = {k: v.numpy() for k, v in module(*args).items()}
-    got = _onnx_outputs(version_dir / "model.onnx", {n: a.numpy() for n, a in zip(names, args,
-                                                                                  strict=True)})
+    got = _onnx_outputs(
+        version_dir / "model.onnx", {n: a.numpy() for n, a in zip(names, args, strict=True)}
+    )
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(want), figsize=(3.6 * len(want), 3.4), squeeze=False)
     for axis, (key, torch_out) in zip(axes[0], want.items(), strict=True):

@@ -45,9 +45,7 @@ def bidirectional_recall(
     return out
 
 
-def zero_shot_accuracy(
-    image_emb: np.ndarray, prompt_emb: np.ndarray, labels: np.ndarray
-) -> float:
+def zero_shot_accuracy(image_emb: np.ndarray, prompt_emb: np.ndarray, labels: np.ndarray) -> float:
     """Top-1 accuracy of classifying images by their most similar prompt (row = class)."""
     predictions = np.argmax(image_emb @ prompt_emb.T, axis=1)  # (N,)
     return float((predictions == labels).mean())

@@ -38,8 +38,9 @@ class SoftSharingModel(MultiOutputModel):
     def raw(self, image: torch.Tensor) -> dict[str, torch.Tensor]:  # type: ignore[override]
         return {
             task: head(encoder.encode_image(image))  # (B, K): one trunk pass per task
-            for task, head, encoder in zip(self.heads.names, self.heads.heads, self.encoders,
-                                           strict=True)
+            for task, head, encoder in zip(
+                self.heads.names, self.heads.heads, self.encoders, strict=True
+            )
         }
 
     def penalty(self) -> torch.Tensor:

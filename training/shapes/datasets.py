@@ -60,8 +60,10 @@ class ShapesSpec:
     heldout_seed: int = 0
 
     def cache_name(self) -> str:
-        return (f"{self.task}-{self.split}-n{self.n}-s{self.image_size}-seed{self.seed}"
-                f"-h{self.heldout_seed}-v{GENERATOR_VERSION}.npz")
+        return (
+            f"{self.task}-{self.split}-n{self.n}-s{self.image_size}-seed{self.seed}"
+            f"-h{self.heldout_seed}-v{GENERATOR_VERSION}.npz"
+        )
 
     def rng(self) -> np.random.Generator:
         salt = zlib.crc32(f"{self.task}/{self.split}".encode())
@@ -74,8 +76,9 @@ def _scenes(spec: ShapesSpec, rng: np.random.Generator) -> list[Scene]:
     scenes = []
     for _ in range(spec.n):
         n_objects = int(rng.integers(2, 4)) if spec.task == "binding" else 1
-        scenes.append(sample_scene(rng, first, spec.image_size, n_objects,
-                                   distinct_colors=True, others=seen))
+        scenes.append(
+            sample_scene(rng, first, spec.image_size, n_objects, distinct_colors=True, others=seen)
+        )
     return scenes
 
 
@@ -105,8 +108,9 @@ def _annotate(spec: ShapesSpec, scenes: list[Scene], rng: np.random.Generator) -
 def generate(spec: ShapesSpec) -> Examples:
     """Render and annotate the examples of ``spec`` (no cache)."""
     if spec.task not in TASKS or spec.split not in SPLITS:
-        raise ValueError(f"unknown task/split {spec.task}/{spec.split}; "
-                         f"tasks {TASKS}, splits {SPLITS}")
+        raise ValueError(
+            f"unknown task/split {spec.task}/{spec.split}; tasks {TASKS}, splits {SPLITS}"
+        )
     rng = spec.rng()
     scenes = _scenes(spec, rng)
     examples = _annotate(spec, scenes, rng)
@@ -120,8 +124,13 @@ def _save(path: Path, examples: Examples) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {f"label_{t}": v for t, v in examples.labels.items()}
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, images=examples.images, texts=np.array(examples.texts),
-             keys=np.array(examples.keys), **arrays)
+    np.savez(
+        tmp,
+        images=examples.images,
+        texts=np.array(examples.texts),
+        keys=np.array(examples.keys),
+        **arrays,
+    )
     tmp.replace(path)
 
 
@@ -129,8 +138,14 @@ def _load(path: Path, spec: ShapesSpec) -> Examples:
     template = _annotate(spec, [], np.random.default_rng(0))  # class names only
     with np.load(path) as data:
         labels = {k[6:]: data[k] for k in data.files if k.startswith("label_")}
-        return Examples(spec.split, data["images"], [str(t) for t in data["texts"]], labels,
-                        template.classes, [tuple(int(v) for v in k) for k in data["keys"]])
+        return Examples(
+            spec.split,
+            data["images"],
+            [str(t) for t in data["texts"]],
+            labels,
+            template.classes,
+            [tuple(int(v) for v in k) for k in data["keys"]],
+        )
 
 
 def load(spec: ShapesSpec, cache_dir: Path | None = DEFAULT_CACHE) -> Examples:

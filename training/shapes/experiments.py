@@ -50,53 +50,74 @@ def _params(model: torch.nn.Module) -> str:
     return f"{sum(p.numel() for p in model.parameters()):,}"
 
 
-def _inference_ms(model: MultiOutputModel, batches: Batches, repeats: int = 5) -> float:
-    """Median PyTorch forward time per image on one batch of up to 256 held-out items."""
+def _inference_ms(model: MultiOutputModel, batches: Batches, repeats: int = 20) -> float:
+    """Best-of-``repeats`` PyTorch forward time per image on a batch of 256 held-out items
+    (after a warm-up run; the minimum is the least disturbed by other processes)."""
     batch = batches.batch(np.arange(min(256, len(batches.examples))))
     args = [batch[n] for n in model.input_names]
     model.eval()
     times = []
     with torch.inference_mode():
+        model(*args)
         for _ in range(repeats):
             start = time.perf_counter()
             model(*args)
             times.append(time.perf_counter() - start)
-    return 1000.0 * float(np.median(times)) / len(args[0])
+    return 1000.0 * min(times) / len(args[0])
+
+
+def _encoder_note(config: FitConfig) -> str:
+    if not config.image.init:
+        return "trained from scratch"
+    how = "frozen" if config.image.frozen else "fine-tuned"
+    return f"{config.image.init} trunk, {how}"
 
 
 def _acc(metrics: dict, key: str) -> str:
     return f"{metrics[key]:.3f}" if key in metrics else "-"
 
 
+def _multitask_row(label: str, results: list[pipeline.FitResult], passes: int) -> dict[str, str]:
+    """One table row for the models that together answer both tasks (one, or two single-task)."""
+    metrics: dict = {}
+    for result in results:
+        metrics.update(classifier_metrics(result))
+    ms = sum(_inference_ms(r.model, r.prepared.evals[HELDOUT_SPLIT]) for r in results)
+    return {
+        "method": label,
+        "shape acc (held-out)": _acc(metrics, "shape_accuracy"),
+        "colour acc (held-out)": _acc(metrics, "color_accuracy"),
+        "parameters": f"{sum(sum(p.numel() for p in r.model.parameters()) for r in results):,}",
+        "train s": f"{sum(r.history.seconds for r in results):.0f}",
+        "trunk passes for both tasks": str(passes),
+        "inference ms/img (both tasks)": f"{ms:.3f}",
+    }
+
+
 def multitask(budget: Budget) -> Table:
     """Single-task models, hard sharing under each weighting, soft sharing at two lambdas."""
     base = load_config("shapes_multitask")
     soft = load_config("shapes_multitask_soft")
+    singles = [
+        train_on_shapes(base.replace(tasks=(task,)), "objects", budget, desc=f"single {task}")
+        for task in ("shape", "color")
+    ]
+    rows: Table = [_multitask_row("two single-task models", singles, 2)]
     runs: list[tuple[str, FitConfig, int]] = [
-        ("single-task: shape", base.replace(tasks=("shape",)), 2),
-        ("single-task: colour", base.replace(tasks=("color",)), 2),
         ("hard, equal weights", base, 1),
-        ("hard, fixed weights (shape 1.5, colour 0.5)", base.replace(
-            weighting=WeightingConfig("fixed", {"shape": 1.5, "color": 0.5})), 1),
+        (
+            "hard, fixed weights (shape 1.5, colour 0.5)",
+            base.replace(weighting=WeightingConfig("fixed", {"shape": 1.5, "color": 0.5})),
+            1,
+        ),
         ("hard, uncertainty (Kendall)", base.replace(weighting=WeightingConfig("uncertainty")), 1),
         ("hard, DWA (T=2)", base.replace(weighting=WeightingConfig("dwa")), 1),
         ("soft, lambda=1e-3", soft.replace(soft_lambda=1e-3), 2),
         ("soft, lambda=1e-1", soft.replace(soft_lambda=1e-1), 2),
     ]
-    rows: Table = []
     for label, config, passes in runs:
         result = train_on_shapes(config, "objects", budget, desc=label)
-        metrics = classifier_metrics(result)
-        held = result.prepared.evals[HELDOUT_SPLIT]
-        rows.append({
-            "method": label,
-            "shape acc (held-out)": _acc(metrics, "shape_accuracy"),
-            "colour acc (held-out)": _acc(metrics, "color_accuracy"),
-            "parameters": _params(result.model),
-            "train s": f"{result.history.seconds:.0f}",
-            "trunk passes for both tasks": str(passes),
-            "inference ms/img": f"{_inference_ms(result.model, held):.3f}",
-        })
+        rows.append(_multitask_row(label, [result], passes))
     return rows
 
 
@@ -107,26 +128,36 @@ def _per_question_type(result: pipeline.FitResult) -> dict[str, float]:
     labels = held.examples.labels["answer"]
     kinds = np.where(labels < len(SHAPES), 0, np.where(labels < len(SHAPES) + len(COLORS), 1, 2))
     correct = probs.argmax(1) == labels
-    return {name: float(correct[kinds == i].mean()) for i, name in
-            enumerate(("shape", "colour", "size")) if (kinds == i).any()}
+    return {
+        name: float(correct[kinds == i].mean())
+        for i, name in enumerate(("shape", "colour", "size"))
+        if (kinds == i).any()
+    }
 
 
 def fusion(budget: Budget) -> Table:
     """Attribute questions: the founding article's concatenation, and one-modality ablations."""
     base = load_config("shapes_fusion")
     rows: Table = []
-    for label, modalities in [("image + text (concat)", ("image", "text")),
-                              ("image only", ("image",)), ("text only", ("text",))]:
-        result = train_on_shapes(base.replace(modalities=modalities), "attribute", budget,
-                                 desc=label)
+    for label, modalities in [
+        ("image + text (concat)", ("image", "text")),
+        ("image only", ("image",)),
+        ("text only", ("text",)),
+    ]:
+        result = train_on_shapes(
+            base.replace(modalities=modalities), "attribute", budget, desc=label
+        )
         metrics = classifier_metrics(result)
         per_type = _per_question_type(result)
-        rows.append({
-            "inputs": label,
-            "answer acc (held-out)": _acc(metrics, "answer_accuracy"),
-            **{f"{k} questions": f"{v:.3f}" for k, v in per_type.items()},
-            "train s": f"{result.history.seconds:.0f}",
-        })
+        rows.append(
+            {
+                "inputs": label,
+                "answer acc (held-out)": _acc(metrics, "answer_accuracy"),
+                **{f"{k} questions": f"{v:.3f}" for k, v in per_type.items()},
+                "image encoder": _encoder_note(base),
+                "train s (excl. trunk)": f"{result.history.seconds:.0f}",
+            }
+        )
     return rows
 
 
@@ -134,17 +165,22 @@ def binding(budget: Budget) -> Table:
     """Binding questions: concatenated pooled features against cross-modal attention."""
     vqa = load_config("shapes_vqa")
     rows: Table = []
-    for label, config in [("concat (pooled image + question)", vqa.replace(fusion="concat")),
-                          ("cross-modal attention (question over 8x8 map)", vqa)]:
+    for label, config in [
+        ("concat (pooled image + question)", vqa.replace(fusion="concat")),
+        ("cross-modal attention (question over 8x8 map)", vqa),
+    ]:
         result = train_on_shapes(config, "binding", budget, desc=label)
         metrics = classifier_metrics(result)
-        rows.append({
-            "fusion": label,
-            "answer acc (held-out)": _acc(metrics, "answer_accuracy"),
-            "answer acc (seen combos)": _acc(metrics["seen"], "answer_accuracy"),
-            "parameters": _params(result.model),
-            "train s": f"{result.history.seconds:.0f}",
-        })
+        rows.append(
+            {
+                "fusion": label,
+                "answer acc (held-out)": _acc(metrics, "answer_accuracy"),
+                "answer acc (seen combos)": _acc(metrics["seen"], "answer_accuracy"),
+                "parameters": _params(result.model),
+                "image encoder": _encoder_note(config),
+                "train s (excl. trunk)": f"{result.history.seconds:.0f}",
+            }
+        )
     return rows
 
 
@@ -152,33 +188,41 @@ def alignment(budget: Budget) -> Table:
     """Retrieval and compositional zero-shot for the two alignment losses."""
     base = load_config("shapes_align")
     rows: Table = []
-    for label, loss in [("symmetric InfoNCE, learnable T", "infonce"),
-                        ("contrastive, cosine + margin 0.3", "contrastive")]:
-        result = train_on_shapes(base.replace(alignment_loss=loss), "objects", budget,
-                                 desc=label)
+    for label, loss in [
+        ("symmetric InfoNCE, learnable T", "infonce"),
+        ("contrastive, cosine + margin 0.3", "contrastive"),
+    ]:
+        result = train_on_shapes(base.replace(alignment_loss=loss), "objects", budget, desc=label)
         m = alignment_metrics(result)
-        rows.append({
-            "loss": label,
-            "items": str(m["examples"]),
-            "image->text R@1": f"{m['image_to_text_recall@1']:.3f}",
-            "image->text R@5": f"{m['image_to_text_recall@5']:.3f}",
-            "text->image R@1": f"{m['text_to_image_recall@1']:.3f}",
-            "text->image R@5": f"{m['text_to_image_recall@5']:.3f}",
-            "zero-shot top-1 (50 prompts)": f"{m['zero_shot_top1']:.3f}",
-            "train s": f"{result.history.seconds:.0f}",
-        })
+        rows.append(
+            {
+                "loss": label,
+                "items": str(m["examples"]),
+                "image->text R@1": f"{m['image_to_text_recall@1']:.3f}",
+                "image->text R@5": f"{m['image_to_text_recall@5']:.3f}",
+                "text->image R@1": f"{m['text_to_image_recall@1']:.3f}",
+                "text->image R@5": f"{m['text_to_image_recall@5']:.3f}",
+                "zero-shot top-1 (50 prompts)": f"{m['zero_shot_top1']:.3f}",
+                "train s": f"{result.history.seconds:.0f}",
+            }
+        )
     return rows
 
 
 EXPERIMENTS: dict[str, Callable[[Budget], Table]] = {
-    "multitask": multitask, "fusion": fusion, "binding": binding, "alignment": alignment,
+    "multitask": multitask,
+    "fusion": fusion,
+    "binding": binding,
+    "alignment": alignment,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.shapes.experiments",
-                                     description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.shapes.experiments",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("experiment", choices=[*EXPERIMENTS, "all"])
     parser.add_argument("--n-train", type=int, default=16000)
     parser.add_argument("--n-eval", type=int, default=2000)

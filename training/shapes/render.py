@@ -35,8 +35,20 @@ def _star() -> np.ndarray:
 
 
 def _cross(w: float = 0.34) -> np.ndarray:
-    pts = [(-w, -1), (w, -1), (w, -w), (1, -w), (1, w), (w, w), (w, 1), (-w, 1), (-w, w),
-           (-1, w), (-1, -w), (-w, -w)]
+    pts = [
+        (-w, -1),
+        (w, -1),
+        (w, -w),
+        (1, -w),
+        (1, w),
+        (w, w),
+        (w, 1),
+        (-w, 1),
+        (-w, w),
+        (-1, w),
+        (-1, -w),
+        (-w, -w),
+    ]
     return np.array(pts, dtype=float) * 0.95
 
 
@@ -84,7 +96,7 @@ def _transform(unit: np.ndarray, obj: ShapeObject, origin: tuple[int, int]) -> P
     """Unit polygon -> supersampled pixel coordinates relative to ``origin`` (x0, y0)."""
     a = math.radians(obj.angle)
     rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
-    pts = (unit @ rot.T * obj.radius + np.array([obj.x - origin[0], obj.y - origin[1]]))
+    pts = unit @ rot.T * obj.radius + np.array([obj.x - origin[0], obj.y - origin[1]])
     return [tuple(p) for p in (pts * SUPERSAMPLE).tolist()]  # type: ignore[misc]
 
 
@@ -111,9 +123,7 @@ def _noise_bank(rng: np.random.Generator, image_size: int, tiles: int = 128) -> 
     return rng.standard_normal((tiles, image_size, image_size, 3), dtype=np.float32)
 
 
-def _backgrounds(
-    scenes: Sequence[Scene], image_size: int, rng: np.random.Generator
-) -> np.ndarray:
+def _backgrounds(scenes: Sequence[Scene], image_size: int, rng: np.random.Generator) -> np.ndarray:
     """Tinted backgrounds with a soft random gradient, (N, H, W, 3) float32."""
     n = len(scenes)
     tint = np.array([s.background for s in scenes], dtype=np.float32)[:, None, None, :]

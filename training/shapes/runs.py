@@ -7,16 +7,20 @@ it on the held-out split (objects of (shape, colour) pairs never seen in trainin
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from torch import nn
 
 from training.methods import pipeline
 from training.methods.alignment import AlignmentModel
-from training.methods.config import FitConfig
+from training.methods.build import Pretrained
+from training.methods.config import FitConfig, load_config
 from training.methods.data import Examples
 from training.methods.evaluation import embed_images, embed_texts, retrieval_metrics
 from training.methods.retrieval import zero_shot_accuracy
@@ -54,14 +58,17 @@ def shapes_examples(task: str, budget: Budget) -> tuple[Examples, dict[str, Exam
         return ShapesSpec(task, split, n, budget.image_size, budget.seed)
 
     train = load(spec(TRAIN_SPLIT, budget.n_train))
-    evals = {HELDOUT_SPLIT: load(spec(HELDOUT_SPLIT, budget.n_eval)),
-             SEEN_SPLIT: load(spec(SEEN_SPLIT, budget.n_seen))}
+    evals = {
+        HELDOUT_SPLIT: load(spec(HELDOUT_SPLIT, budget.n_eval)),
+        SEEN_SPLIT: load(spec(SEEN_SPLIT, budget.n_seen)),
+    }
     return train, evals
 
 
 def with_budget(config: FitConfig, budget: Budget) -> FitConfig:
-    train = dataclasses.replace(config.train, seed=budget.seed,
-                                epochs=budget.epochs or config.train.epochs)
+    train = dataclasses.replace(
+        config.train, seed=budget.seed, epochs=budget.epochs or config.train.epochs
+    )
     image = dataclasses.replace(config.image, image_size=budget.image_size)
     return config.replace(train=train, image=image)
 
@@ -69,10 +76,35 @@ def with_budget(config: FitConfig, budget: Budget) -> FitConfig:
 def train_on_shapes(
     config: FitConfig, task: str, budget: Budget, desc: str = "train"
 ) -> pipeline.FitResult:
-    """Train ``config`` on a shapes task; the in-distribution split is monitored per epoch."""
+    """Train ``config`` on a shapes task; both eval splits are measured per epoch (curves).
+
+    When ``config.image.init`` names a config, its trained trunk (``trained``, shared by
+    every run of the process with the same budget) is copied in as the image encoder.
+    """
+    pretrained = Pretrained()
+    if config.image.init:
+        trunk = trained(config.image.init, "objects", budget).model
+        pretrained.image_encoder = copy.deepcopy(image_encoder_of(trunk))
     train, evals = shapes_examples(task, budget)
     prepared = pipeline.prepare(with_budget(config, budget), train, evals)
-    return pipeline.fit(prepared, monitor=SEEN_SPLIT, desc=desc)
+    monitor = (SEEN_SPLIT, HELDOUT_SPLIT)
+    return pipeline.fit(prepared, monitor=monitor, desc=desc, pretrained=pretrained)
+
+
+@functools.lru_cache(maxsize=4)
+def trained(config_name: str, task: str, budget: Budget) -> pipeline.FitResult:
+    """A named config trained on a shapes task, memoised: the multi-task default and the
+    models that start from its trunk share one training run."""
+    return train_on_shapes(load_config(config_name), task, budget, desc=config_name)
+
+
+def image_encoder_of(model: nn.Module) -> nn.Module:
+    """The image trunk of a trained model (hard sharing ``encoder``, others ``image_encoder``)."""
+    for attribute in ("encoder", "image_encoder"):
+        encoder = getattr(model, attribute, None)
+        if isinstance(encoder, nn.Module):
+            return encoder
+    raise ValueError(f"{type(model).__name__} has no single image encoder to reuse")
 
 
 def classifier_metrics(result: pipeline.FitResult) -> dict[str, Any]:

@@ -80,9 +80,7 @@ def heldout_combos(n_heldout: int = 10, seed: int = 0) -> frozenset[Combo]:
     rng = np.random.default_rng(seed)
     shape_order = rng.permutation(len(SHAPES))[:n_heldout]
     offset = int(rng.integers(len(COLORS)))
-    return frozenset(
-        (int(s), (i + offset) % len(COLORS)) for i, s in enumerate(shape_order)
-    )
+    return frozenset((int(s), (i + offset) % len(COLORS)) for i, s in enumerate(shape_order))
 
 
 def all_combos() -> list[Combo]:
@@ -136,9 +134,7 @@ def sample_scene(
     while True:
         picks = _pick_combos(rng, combos, others or combos, n_objects, distinct_colors)
         sizes = rng.integers(len(SIZES), size=n_objects)
-        radii = [
-            float(rng.uniform(*SIZE_RADIUS[SIZES[s]])) * image_size for s in sizes
-        ]
+        radii = [float(rng.uniform(*SIZE_RADIUS[SIZES[s]])) * image_size for s in sizes]
         centres = _place(rng, radii, image_size)
         if centres is not None:
             break
