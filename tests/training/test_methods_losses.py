@@ -17,7 +17,7 @@ from training.methods.losses import (
 def test_contrastive_matches_torch_cosine_embedding_loss_with_one_negative() -> None:
     torch.manual_seed(0)
     image, text = torch.randn(6, 8), torch.randn(6, 8)
-    loss = ContrastiveCosineLoss(margin=0.2, negatives=1)
+    loss = ContrastiveCosineLoss(margin=0.2, negatives=1, average="all")
     torch.manual_seed(1)
     got = loss(image, text)
     torch.manual_seed(1)
@@ -37,7 +37,18 @@ def test_contrastive_with_all_negatives_uses_every_off_diagonal_pair() -> None:
     sims = F.normalize(image, dim=-1) @ F.normalize(text, dim=-1).T
     off = sims[~torch.eye(5, dtype=torch.bool)]
     expected = ((1 - sims.diagonal()).mean() + (off - 0.3).clamp(min=0).mean()) / 2
-    got = ContrastiveCosineLoss(margin=0.3)(image, text)
+    got = ContrastiveCosineLoss(margin=0.3, average="all")(image, text)
+    assert float(got) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_contrastive_averages_the_negative_term_over_violating_pairs_by_default() -> None:
+    torch.manual_seed(0)
+    image, text = torch.randn(5, 8), torch.randn(5, 8)
+    sims = F.normalize(image, dim=-1) @ F.normalize(text, dim=-1).T
+    hinge = (sims[~torch.eye(5, dtype=torch.bool)] - 0.1).clamp(min=0)
+    assert 0 < int((hinge > 0).sum()) < hinge.numel()  # some negatives are already apart
+    expected = ((1 - sims.diagonal()).mean() + hinge.sum() / (hinge > 0).sum()) / 2
+    got = ContrastiveCosineLoss(margin=0.1)(image, text)
     assert float(got) == pytest.approx(float(expected), rel=1e-6)
 
 

@@ -87,7 +87,7 @@ class FitConfig:
     attention_text_to_head: bool = True
     modalities: tuple[str, ...] = ("image", "text")  # fusion ablations drop one
     alignment_loss: Literal["contrastive", "infonce"] = "infonce"
-    margin: float = 0.3  # contrastive alignment loss
+    margin: float = 0.5  # contrastive alignment loss: negatives pushed below this cosine
     negatives: int | None = None  # contrastive: shuffled negatives per item (None: all B - 1)
     embed_dim: int = 64  # alignment: the shared space
     tasks: tuple[str, ...] = ()  # label fields to learn; empty means every label field

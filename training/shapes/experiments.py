@@ -190,7 +190,7 @@ def alignment(budget: Budget) -> Table:
     rows: Table = []
     for label, loss in [
         ("symmetric InfoNCE, learnable T", "infonce"),
-        ("contrastive, cosine + margin 0.3", "contrastive"),
+        (f"contrastive, cosine, margin {base.margin:g}", "contrastive"),
     ]:
         result = train_on_shapes(base.replace(alignment_loss=loss), "objects", budget, desc=label)
         m = alignment_metrics(result)
