@@ -51,6 +51,11 @@ class Settings(BaseSettings):
         description="items per ONNX Runtime call; 4 suits CPUs (larger batches are slower per "
         "image there), raise it (e.g. 32) on a GPU",
     )  # fmt: skip
+    batch_autotune: bool = Field(
+        default=True,
+        description="at warm-up, time each model at batch 1 and at max_batch_size and batch it "
+        "only if that is clearly cheaper per item on this hardware (else one item per run)",
+    )
     max_delay_ms: float = Field(
         default=2.0, ge=0.0, le=10_000.0,
         description="how long a batch may wait for requests still being decoded; a lone request "

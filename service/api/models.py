@@ -16,8 +16,15 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
 
 
 class BatchingInfo(BaseModel):
-    """What the model's dynamic batcher did since start."""
+    """The model's batch limit and what its dynamic batcher did since start."""
 
+    max_batch_size: int = Field(description="items per ONNX Runtime call, at most")
+    concurrent_batches: int = Field(description="batches of this model run at the same time")
+    autotune_ms_per_item: dict[int, float] = Field(
+        default_factory=dict,
+        description="warm-up timing per item by batch size that chose max_batch_size "
+        "(empty when autotuning is off)",
+    )
     batches: int
     items: int
     largest_batch: int
@@ -94,7 +101,11 @@ def _batching(engine: Engine, name: str) -> BatchingInfo | None:
     if batcher is None:
         return None
     stats = batcher.stats
+    entry = engine.registry.get(name)
     return BatchingInfo(
+        max_batch_size=batcher.config.max_batch_size,
+        concurrent_batches=batcher.config.concurrency,
+        autotune_ms_per_item=entry.batching.per_item_ms if entry.batching else {},
         batches=stats.batches, items=stats.items, largest_batch=stats.largest_batch,
         failed_batches=stats.failed_batches, rejected=stats.rejected, timeouts=stats.timeouts,
         queue_depth=batcher.queue_depth, sizes=dict(stats.sizes),

@@ -7,6 +7,7 @@ so liveness answers at once while readiness waits for every model to be loaded a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -141,8 +142,12 @@ class Engine:
 
     def _start_batcher(self, name: str) -> None:
         model = self.registry.ready(name)
+        config = _batcher_config(self.settings)
+        config = dataclasses.replace(
+            config, max_batch_size=self.registry.max_batch_size(self.registry.get(name))
+        )
         batcher: ModelBatcher = Batcher(
-            name, model.runner.run, _batcher_config(self.settings),
+            name, model.runner.run, config,
             executor=self._executor, observer=self.observer,
             expecting=lambda: self.expecting(name),
         )  # fmt: skip
@@ -158,6 +163,8 @@ def _registry_config(settings: Settings) -> RegistryConfig:
         require_gpu=settings.require_gpu,
         warmup=settings.warmup,
         max_image_pixels=settings.max_image_pixels,
+        max_batch_size=settings.max_batch_size,
+        batch_autotune=settings.batch_autotune,
     )
 
 

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from service.errors import ModelNotFoundError, NotReadyError
 from service.events import NullObserver, Observer
+from service.inference.autotune import BatchProfile, tune_batch_size
 from service.inference.prepare import Preprocessor
 from service.inference.session import CUDA, ModelRunner, SessionConfig, create_session
 from service.manifest import (
@@ -61,6 +62,7 @@ class ModelEntry:
     loaded: LoadedModel | None = None
     providers: list[str] = field(default_factory=list)
     load_seconds: float | None = None
+    batching: BatchProfile | None = None  # set at warm-up when batch autotuning is on
 
     @property
     def version(self) -> int | None:
@@ -78,6 +80,8 @@ class RegistryConfig:
     require_gpu: bool = False
     warmup: bool = True
     max_image_pixels: int = 40_000_000
+    max_batch_size: int = 4
+    batch_autotune: bool = True
 
 
 class Registry:
@@ -161,7 +165,12 @@ class Registry:
             entry.providers = loaded.runner.providers
             self._check_gpu(entry.providers)
             if self.config.warmup:
-                loaded.runner.run([loaded.preprocessor.warmup_item()])
+                item = loaded.preprocessor.warmup_item()
+                loaded.runner.run([item])
+                if self.config.batch_autotune:
+                    entry.batching = tune_batch_size(
+                        loaded.runner.run, item, self.config.max_batch_size
+                    )
         except Exception as exc:  # a broken model must not stop the others
             log.error("model %s/%s failed to load: %s", name, entry.version, exc)
             self._fail(entry, _reason(exc))
@@ -169,11 +178,16 @@ class Registry:
         entry.loaded, entry.state, entry.reason = loaded, ModelState.READY, None
         entry.load_seconds = time.perf_counter() - started
         log.info(
-            "model %s/%s ready on %s in %.2f s",
+            "model %s/%s ready on %s in %.2f s (batches of up to %d)",
             name, entry.version, ",".join(entry.providers), entry.load_seconds,
+            self.max_batch_size(entry),
         )  # fmt: skip
         self._notify(entry)
         return entry
+
+    def max_batch_size(self, entry: ModelEntry) -> int:
+        """The batch limit of ``entry``: the autotuned one, else the configured one."""
+        return entry.batching.max_batch_size if entry.batching else self.config.max_batch_size
 
     def _load_files(self, manifest: Manifest, version_dir: Path) -> LoadedModel:
         preprocessor = Preprocessor(manifest, version_dir, self.config.max_image_pixels)

@@ -24,7 +24,10 @@ TEXTS = ["good", "a very good great film", "bad", "awful sad terrible movie was 
 @pytest.fixture
 async def served(model_repo: Path) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """An app with its lifespan running, models loaded, and an in-process async client."""
-    settings = Settings(model_dir=model_repo, providers="cpu", max_batch_size=8, max_delay_ms=50)
+    settings = Settings(
+        model_dir=model_repo, providers="cpu", max_batch_size=8, max_delay_ms=50,
+        batch_autotune=False,  # these tests are about the batcher, not the batch limit
+    )  # fmt: skip
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         await app.state.engine.wait_loaded(30)
@@ -89,7 +92,9 @@ async def test_texts_of_different_lengths_share_a_padded_batch_across_endpoints(
 
 
 async def test_shutdown_lets_queued_requests_finish(model_repo: Path) -> None:
-    settings = Settings(model_dir=model_repo, providers="cpu", max_delay_ms=1000)
+    settings = Settings(
+        model_dir=model_repo, providers="cpu", max_delay_ms=1000, batch_autotune=False
+    )
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

@@ -262,7 +262,9 @@ def test_requests_are_counted_per_model_in_metrics(client: TestClient) -> None:
 
 
 def test_concurrent_v2_requests_share_one_batch(repo: Path) -> None:
-    settings = Settings(model_dir=repo, models=["vision"], max_delay_ms=500, providers="cpu")
+    settings = Settings(
+        model_dir=repo, models=["vision"], max_delay_ms=500, providers="cpu", batch_autotune=False
+    )
     app = create_app(settings)
     image = np.zeros((1, 3, 32, 32), dtype=np.float32)
 

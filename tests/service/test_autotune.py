@@ -1,0 +1,44 @@
+"""Batch-size autotuning: batch a model only where a batch is cheaper per item."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from service.inference.autotune import tune_batch_size
+
+
+def _fixed_cost(items: list[Any]) -> None:
+    time.sleep(0.004)  # one call costs the same at any batch size: batching pays
+
+
+def _per_item_cost(items: list[Any]) -> None:
+    time.sleep(0.004 * len(items))  # every item costs the same: batching gains nothing
+
+
+def test_batching_is_kept_where_a_batch_is_cheaper_per_item() -> None:
+    profile = tune_batch_size(_fixed_cost, "item", 8)
+    assert profile.max_batch_size == 8
+    assert profile.per_item_ms[8] < profile.per_item_ms[1] / 4
+
+
+def test_batching_is_dropped_where_it_gains_nothing() -> None:
+    profile = tune_batch_size(_per_item_cost, "item", 8)
+    assert profile.max_batch_size == 1
+    assert set(profile.per_item_ms) == {1, 8}
+
+
+def test_a_limit_of_one_is_not_timed() -> None:
+    calls: list[int] = []
+    profile = tune_batch_size(lambda items: calls.append(len(items)), "item", 1)
+    assert profile.max_batch_size == 1 and not calls
+
+
+def test_models_report_the_batch_limit_autotuning_chose(make_client: Any) -> None:
+    with make_client(max_batch_size=8, concurrent_batches=2) as tuned:
+        batching = tuned.get("/v1/models/vision").json()["batching"]
+    assert set(batching["autotune_ms_per_item"]) == {"1", "8"}
+    assert batching["max_batch_size"] in (1, 8) and batching["concurrent_batches"] == 2
+    with make_client(max_batch_size=8, batch_autotune=False) as fixed:
+        batching = fixed.get("/v1/models/vision").json()["batching"]
+    assert batching["max_batch_size"] == 8 and batching["autotune_ms_per_item"] == {}
