@@ -29,12 +29,17 @@ class BatchProfile:
     per_item_ms: dict[int, float]
 
 
-def _best_ms(run: Callable[[list[Any]], Any], items: list[Any], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
+def _best_ms(
+    run: Callable[[list[Any]], Any], items: list[Any], repeats: int, min_seconds: float = 0.01
+) -> float:
+    """Best time per item over at least ``repeats`` runs and ``min_seconds`` (sub-millisecond
+    models get enough runs for their best to be stable), at most 100 runs."""
+    best, spent, runs = float("inf"), 0.0, 0
+    while runs < 100 and (runs < repeats or spent < min_seconds):
         started = time.perf_counter()
         run(items)
-        best = min(best, time.perf_counter() - started)
+        took = time.perf_counter() - started
+        best, spent, runs = min(best, took), spent + took, runs + 1
     return 1000.0 * best / len(items)
 
 

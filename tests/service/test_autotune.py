@@ -42,3 +42,10 @@ def test_models_report_the_batch_limit_autotuning_chose(make_client: Any) -> Non
     with make_client(max_batch_size=8, batch_autotune=False) as fixed:
         batching = fixed.get("/v1/models/vision").json()["batching"]
     assert batching["max_batch_size"] == 8 and batching["autotune_ms_per_item"] == {}
+
+
+def test_fast_models_are_timed_over_enough_runs_to_be_stable() -> None:
+    calls: list[int] = []
+    tune_batch_size(lambda items: calls.append(len(items)), "item", 4)
+    assert calls.count(1) > 3 and calls.count(4) > 3  # more than the 3 repeats: 10 ms each
+    assert len(calls) <= 200
