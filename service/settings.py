@@ -48,8 +48,8 @@ class Settings(BaseSettings):
     # Dynamic batching
     max_batch_size: int = Field(
         default=4, ge=1, le=1024,
-        description="items per ONNX Runtime call; 4 suits CPUs (larger batches are slower per "
-        "image there), raise it (e.g. 32) on a GPU",
+        description="items per ONNX Runtime call, at most (batch_autotune may lower it to 1 per "
+        "model); 4 suits CPUs, raise it (e.g. 32) on a GPU",
     )  # fmt: skip
     batch_autotune: bool = Field(
         default=True,
