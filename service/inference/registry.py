@@ -7,6 +7,7 @@ log line while the others keep serving. The highest version directory of a model
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -20,7 +21,13 @@ from service.errors import ModelNotFoundError, NotReadyError
 from service.events import NullObserver, Observer
 from service.inference.autotune import BatchProfile, tune_batch_size
 from service.inference.prepare import Preprocessor
-from service.inference.session import CUDA, ModelRunner, SessionConfig, create_session
+from service.inference.session import (
+    CUDA,
+    ModelRunner,
+    SessionConfig,
+    create_session,
+    requested_providers,
+)
 from service.manifest import (
     MANIFEST_FILE,
     MODEL_FILE,
@@ -91,6 +98,7 @@ class Registry:
         self.config = config
         self._observer: Observer = observer or NullObserver()
         self._entries: dict[str, ModelEntry] = {}
+        self._session = config.session  # may fall back to "cpu" after the first CUDA miss
 
     def discover(self) -> list[ModelEntry]:
         """Scan the repository; every model found (or named in the config) starts ``loading``."""
@@ -191,8 +199,14 @@ class Registry:
 
     def _load_files(self, manifest: Manifest, version_dir: Path) -> LoadedModel:
         preprocessor = Preprocessor(manifest, version_dir, self.config.max_image_pixels)
-        session = create_session(version_dir / MODEL_FILE, self.config.session)
+        session = create_session(version_dir / MODEL_FILE, self._session)
         runner = ModelRunner(manifest, session, preprocessor.pad_values())
+        cuda_asked = self._session.providers == "auto" and CUDA in requested_providers("auto")
+        if cuda_asked and CUDA not in runner.providers:
+            # ORT could not load its CUDA provider (it logs why, once per session): the process
+            # cannot use the GPU, so later models ask for the CPU alone instead of logging again.
+            log.warning("CUDA is unavailable to ONNX Runtime; serving on the CPU")
+            self._session = dataclasses.replace(self._session, providers="cpu")
         return LoadedModel(manifest, preprocessor, runner)
 
     def _check_gpu(self, providers: list[str]) -> None:

@@ -99,3 +99,24 @@ def test_runner_pads_texts_per_batch_without_changing_results(model_repo: Path) 
     batched = model.runner.run([long, short])
     assert np.allclose(batched[1]["embedding"], alone, atol=1e-5)
     assert not np.allclose(batched[0]["embedding"], alone, atol=1e-3)
+
+
+def test_after_one_cuda_miss_the_other_models_ask_for_the_cpu_only(
+    model_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import service.inference.registry as module
+
+    asked: list[str] = []
+    real = module.create_session
+
+    def create_session(path: Path, config: SessionConfig) -> object:
+        asked.append(config.providers)
+        return real(path, SessionConfig(providers="cpu"))  # as if CUDA failed to load
+
+    monkeypatch.setattr(module, "create_session", create_session)
+    monkeypatch.setattr(module, "requested_providers", lambda mode: ["CUDAExecutionProvider"])
+    registry = Registry(RegistryConfig(model_dir=model_repo, session=SessionConfig("auto")))
+    for entry in registry.discover():
+        registry.load(entry.name)
+    assert registry.all_ready
+    assert asked == ["auto", "cpu", "cpu"]  # one CUDA attempt (and one ORT error log), not three
