@@ -7,7 +7,6 @@ so liveness answers at once while readiness waits for every model to be loaded a
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -142,12 +141,9 @@ class Engine:
 
     def _start_batcher(self, name: str) -> None:
         model = self.registry.ready(name)
-        config = _batcher_config(self.settings)
-        config = dataclasses.replace(
-            config, max_batch_size=self.registry.max_batch_size(self.registry.get(name))
-        )
+        limit = self.registry.max_batch_size(self.registry.get(name))
         batcher: ModelBatcher = Batcher(
-            name, model.runner.run, config,
+            name, model.runner.run, _batcher_config(self.settings, limit),
             executor=self._executor, observer=self.observer,
             expecting=lambda: self.expecting(name),
         )  # fmt: skip
@@ -168,9 +164,9 @@ def _registry_config(settings: Settings) -> RegistryConfig:
     )
 
 
-def _batcher_config(settings: Settings) -> BatcherConfig:
+def _batcher_config(settings: Settings, max_batch_size: int) -> BatcherConfig:
     return BatcherConfig(
-        max_batch_size=settings.max_batch_size,
+        max_batch_size=max_batch_size,
         max_delay_s=settings.max_delay_ms / 1000.0,
         max_queue_size=settings.max_queue_size,
         timeout_s=settings.request_timeout_s,

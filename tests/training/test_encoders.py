@@ -27,6 +27,16 @@ from training.encoders.minilm import (
 )
 from training.encoders.photos import SAMPLE_PHOTOS, load_photo, preprocess
 
+# The Lite weights' scaling, (x - 127) / 128, at 224 after resizing the shorter side to 256.
+SPEC = ImageInput(
+    name="image",
+    shape=["batch", 3, 224, 224],
+    size=(224, 224),
+    resize=256,
+    mean=(127.0,) * 3,
+    std=(128.0,) * 3,
+)
+
 
 @pytest.fixture(scope="module")
 def lite0() -> EfficientNetLite0:
@@ -88,15 +98,7 @@ def test_packaged_state_dict_loads_strictly():
 
 @pytest.mark.slow
 def test_pretrained_lite0_recognises_the_cat_and_the_espresso():
-    spec = ImageInput(
-        name="image",
-        shape=["batch", 3, 224, 224],
-        size=(224, 224),
-        resize=256,
-        mean=(127.0,) * 3,
-        std=(128.0,) * 3,
-    )
-    x = torch.from_numpy(np.stack([preprocess(load_photo(n), spec) for n in ("chelsea", "coffee")]))
+    x = torch.from_numpy(np.stack([preprocess(load_photo(n), SPEC) for n in ("chelsea", "coffee")]))
     with torch.no_grad():
         top = pretrained_efficientnet_lite0()(x).argmax(-1).tolist()
     labels = imagenet_labels()
@@ -165,16 +167,8 @@ def test_imagenet_names_and_prompts():
 
 
 def test_preprocess_follows_the_manifest():
-    spec = ImageInput(
-        name="image",
-        shape=["batch", 3, 224, 224],
-        size=(224, 224),
-        resize=256,
-        mean=(127.0,) * 3,
-        std=(128.0,) * 3,
-    )
     flat = Image.new("RGB", (640, 480), (255, 127, 0))
-    out = preprocess(flat, spec)
+    out = preprocess(flat, SPEC)
     assert out.shape == (3, 224, 224) and out.dtype == np.float32
     assert np.allclose(out[:, 100, 100], [(255 - 127) / 128, 0.0, -127 / 128])
 

@@ -1,12 +1,10 @@
-"""The shapes-world default models (``make models``), one builder per model family.
+"""The shapes-world default models (``make models``); ``build`` trains and exports them all.
 
-Every builder is ``build_*(models_dir, *, quick) -> list[Manifest]``; ``build`` runs them all:
-
-* ``build_multitask``  -> ``shapes-multitask``       (hard sharing: ``shape``, ``color``)
-* ``build_multitask_soft`` -> ``shapes-multitask-soft`` (soft sharing: same heads)
-* ``build_fusion``     -> ``shapes-fusion``          (attribute questions, concatenation, LSTM)
-* ``build_vqa``        -> ``shapes-vqa``             (binding questions, cross-modal attention)
-* ``build_alignment``  -> ``shapes-align-image``, ``shapes-align-text`` (space ``shapes``)
+* ``shapes-multitask``      hard sharing: ``shape``, ``color``
+* ``shapes-multitask-soft`` soft sharing: same heads
+* ``shapes-fusion``         attribute questions, concatenation, LSTM
+* ``shapes-vqa``            binding questions, cross-modal attention
+* ``shapes-align-image``, ``shapes-align-text``: aligned towers (space ``shapes``)
 
 Each model's config is a named JSON file in ``training/configs/`` (``shapes_*.json``); the
 metrics in its manifest are measured on the held-out split. ``quick=True`` trains on a few
@@ -16,6 +14,7 @@ hundred examples for one epoch: the same code, for tests, not for serving.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from service.manifest import Manifest
@@ -38,111 +37,86 @@ SPACE = "shapes"
 FULL = Budget(n_train=16000)
 
 
-def _budget(quick: bool) -> Budget:
-    return QUICK if quick else FULL
+@dataclass(frozen=True)
+class ShapesModel:
+    """One default model: its name suffix, config, shapes task and manifest description."""
+
+    key: str
+    config: str
+    task: str
+    description: str
+    space: str | None = None  # alignment models: the embedding space of their two towers
 
 
-def _train_and_export(
-    models_dir: Path, *, quick: bool, key: str, config: str, task: str, description: str
-) -> list[Manifest]:
-    budget = _budget(quick)
-    result = trained(config, task, budget)
-    metrics = classifier_metrics(result)
-    log.info("shapes-%s held-out metrics: %s", key, metrics)
-    return pipeline.export(
-        result,
-        models_dir=models_dir,
-        name=f"shapes-{key}",
-        metrics=metrics,
-        split=HELDOUT_SPLIT,
-        description=description,
-        training={
-            "data": f"shapes world, task {task!r}, {budget.n_train} training scenes (synthetic)",
-            "seed": budget.seed,
-            "quick": quick,
-        },
-    )
-
-
-def build_multitask(models_dir: Path, *, quick: bool) -> list[Manifest]:
-    return _train_and_export(
-        models_dir,
-        quick=quick,
-        key="multitask",
-        config="shapes_multitask",
-        task="objects",
-        description="Hard parameter sharing: one CNN trunk, a 10-way shape head and a 5-way "
+MODELS = (
+    ShapesModel(
+        "multitask",
+        "shapes_multitask",
+        "objects",
+        "Hard parameter sharing: one CNN trunk, a 10-way shape head and a 5-way "
         "colour head, trained jointly (shapes world).",
-    )
-
-
-def build_multitask_soft(models_dir: Path, *, quick: bool) -> list[Manifest]:
-    return _train_and_export(
-        models_dir,
-        quick=quick,
-        key="multitask-soft",
-        config="shapes_multitask_soft",
-        task="objects",
-        description="Soft parameter sharing: one CNN per task, an L2 penalty between their "
+    ),
+    ShapesModel(
+        "multitask-soft",
+        "shapes_multitask_soft",
+        "objects",
+        "Soft parameter sharing: one CNN per task, an L2 penalty between their "
         "parameters; both trunks run at inference (shapes world).",
-    )
-
-
-def build_fusion(models_dir: Path, *, quick: bool) -> list[Manifest]:
-    return _train_and_export(
-        models_dir,
-        quick=quick,
-        key="fusion",
-        config="shapes_fusion",
-        task="attribute",
-        description="Attribute questions about one object (shape, colour or size): image "
+    ),
+    ShapesModel(
+        "fusion",
+        "shapes_fusion",
+        "attribute",
+        "Attribute questions about one object (shape, colour or size): image "
         "features of the frozen shapes-multitask trunk and an Embedding+LSTM "
         "question vector, concatenated, Dense(256, relu), softmax.",
-    )
-
-
-def build_vqa(models_dir: Path, *, quick: bool) -> list[Manifest]:
-    return _train_and_export(
-        models_dir,
-        quick=quick,
-        key="vqa",
-        config="shapes_vqa",
-        task="binding",
-        description="Binding questions over two or three objects ('what shape is the red "
+    ),
+    ShapesModel(
+        "vqa",
+        "shapes_vqa",
+        "binding",
+        "Binding questions over two or three objects ('what shape is the red "
         "one?'): the question vector attends over the image's 8x8 feature map "
         "(cross-modal attention; trunk initialised from shapes-multitask), then "
         "the answer head.",
-    )
+    ),
+    ShapesModel(
+        "align",
+        "shapes_align",
+        "objects",
+        "Image and caption towers aligned in the `shapes` space "
+        "(symmetric InfoNCE, learnable temperature)",
+        space=SPACE,
+    ),
+)
 
 
-def build_alignment(models_dir: Path, *, quick: bool) -> list[Manifest]:
-    budget = _budget(quick)
-    result = trained("shapes_align", "objects", budget)
-    metrics = alignment_metrics(result)
-    log.info("shapes-align held-out metrics: %s", metrics)
+def build_model(model: ShapesModel, models_dir: Path, *, quick: bool) -> list[Manifest]:
+    """Train (or reuse the memoised run of) ``model`` and export it with held-out metrics."""
+    budget = QUICK if quick else FULL
+    result = trained(model.config, model.task, budget)
+    metrics = alignment_metrics(result) if model.space else classifier_metrics(result)
+    log.info("shapes-%s held-out metrics: %s", model.key, metrics)
+    data = "shapes world captions" if model.space else f"shapes world, task {model.task!r}"
     return pipeline.export(
         result,
         models_dir=models_dir,
-        name="shapes-align",
-        space=SPACE,
+        name=f"shapes-{model.key}",
+        space=model.space,
         metrics=metrics,
         split=HELDOUT_SPLIT,
-        description="Image and caption towers aligned in the `shapes` space "
-        "(symmetric InfoNCE, learnable temperature)",
+        description=model.description,
         training={
-            "data": f"shapes world captions, {budget.n_train} training scenes (synthetic)",
+            "data": f"{data}, {budget.n_train} training scenes (synthetic)",
             "seed": budget.seed,
             "quick": quick,
         },
     )
-
-
-BUILDERS = (build_multitask, build_multitask_soft, build_fusion, build_vqa, build_alignment)
 
 
 def build(models_dir: Path, *, quick: bool) -> list[Manifest]:
     """Build every shapes-world default model into ``models_dir``."""
     manifests: list[Manifest] = []
-    for builder in BUILDERS:
-        manifests += builder(models_dir, quick=quick)
+    for model in MODELS:
+        manifests += build_model(model, models_dir, quick=quick)
     return manifests

@@ -30,6 +30,7 @@ from training.encoders.minilm import (
 )
 from training.encoders.provenance import code_revision, package_versions
 from training.export import export_model, version_dir
+from training.methods.exporting import embedding_output
 from training.report import save_figure, write_metrics
 from training.sentiment import corpus as corpus_mod
 from training.sentiment.evaluate import (
@@ -106,13 +107,10 @@ def _outputs() -> list[OutputSpec]:
             range=VALENCE_RANGE,
             description="predicted mean human rating on -4 (negative) .. 4 (positive)",
         ),
-        OutputSpec(
-            name="embedding",
+        embedding_output(
+            EMBED_DIM,
+            "semantic",
             task="embedding",
-            type="embedding",
-            shape=["batch", EMBED_DIM],
-            space="semantic",
-            normalized=True,
             description="all-MiniLM-L6-v2 sentence embedding (mean pooled, L2-normalised)",
         ),
     ]

@@ -37,6 +37,7 @@ from training.encoders.minilm import EMBED_DIM, MiniLMEncoder, embed_texts, load
 from training.encoders.photos import SAMPLE_PHOTOS, sample_batch
 from training.encoders.provenance import code_revision, package_versions
 from training.export import export_model, version_dir
+from training.methods.exporting import embedding_output
 from training.report import save_figure, write_metrics
 
 log = logging.getLogger(__name__)
@@ -83,13 +84,10 @@ def _outputs(labels: list[str]) -> list[OutputSpec]:
             labels=labels,
             description="ImageNet-1k class probabilities",
         ),
-        OutputSpec(
-            name="embedding",
+        embedding_output(
+            EMBED_DIM,
+            "semantic",
             task="embedding",
-            type="embedding",
-            shape=["batch", EMBED_DIM],
-            space="semantic",
-            normalized=True,
             description=f"ConSE: probability-weighted MiniLM embeddings of the top-{TOP_T} "
             f"class prompts ('{PROMPT_TEMPLATE}'), L2-normalised",
         ),

@@ -160,11 +160,14 @@ def embed_texts(
     """Embed many texts in length-sorted batches (less padding); returns ``(N, C)`` in order."""
     from tqdm import tqdm
 
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = torch.empty(len(texts), encoder.dim)
-    starts = range(0, len(order), batch_size)
-    for start in tqdm(starts, desc="embed texts", unit="batch", disable=not progress):
-        idx = order[start : start + batch_size]
-        batch = tokenize(tokenizer, [texts[i] for i in idx])
-        out[idx] = encoder.encode_text(**batch)
+    batches = length_sorted_batches(texts, batch_size)
+    for idx in tqdm(batches, desc="embed texts", unit="batch", disable=not progress):
+        out[idx] = encoder.encode_text(**tokenize(tokenizer, [texts[i] for i in idx]))
     return out
+
+
+def length_sorted_batches(texts: Sequence[str], batch_size: int) -> list[list[int]]:
+    """Indices of ``texts`` in batches of similar length, so each batch pads little."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import subprocess
 from importlib import metadata
+from pathlib import Path
+
+# Ask git about this package's checkout, whatever the process's working directory is.
+_REPO = Path(__file__).resolve().parent
 
 
 def code_revision() -> str:
@@ -14,6 +18,7 @@ def code_revision() -> str:
             capture_output=True,
             text=True,
             timeout=10,
+            cwd=_REPO,
             check=False,
         )
         dirty = subprocess.run(
@@ -21,6 +26,7 @@ def code_revision() -> str:
             capture_output=True,
             text=True,
             timeout=10,
+            cwd=_REPO,
             check=False,
         )
     except (OSError, subprocess.SubprocessError):

@@ -10,7 +10,6 @@ Each export also writes ``report/metrics.json``, the training curves and a parit
 from __future__ import annotations
 
 import logging
-import subprocess
 import tempfile
 import warnings
 from collections.abc import Mapping
@@ -30,6 +29,7 @@ from service.manifest import (
     TextInput,
     TokenCompanionInput,
 )
+from training.encoders.provenance import code_revision
 from training.export import export_model, version_dir
 from training.methods.base import ATTENTION_MASK, IMAGE, INPUT_IDS
 from training.methods.data import Batches, Normalisation
@@ -79,7 +79,10 @@ def softmax_outputs(classes: Mapping[str, list[str]]) -> list[OutputSpec]:
     ]
 
 
-def embedding_output(dim: int, space: str, task: str = "alignment") -> OutputSpec:
+def embedding_output(
+    dim: int, space: str, task: str = "alignment", description: str = ""
+) -> OutputSpec:
+    """The unit-length ``embedding`` output of a model in the named ``space``."""
     return OutputSpec(
         name="embedding",
         task=task,
@@ -87,23 +90,8 @@ def embedding_output(dim: int, space: str, task: str = "alignment") -> OutputSpe
         shape=["batch", dim],
         space=space,
         normalized=True,
+        description=description,
     )
-
-
-def code_revision() -> str:
-    """The git commit of the training code, or "uncommitted" when there is none."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            cwd=Path(__file__).parent,
-            check=True,
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "uncommitted"
 
 
 def example_batches(

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from training.encoders.minilm import MiniLMEncoder, mean_pool, tokenize
+from training.encoders.minilm import MiniLMEncoder, length_sorted_batches, mean_pool, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -98,17 +98,11 @@ def compute_layer_features(
     """Per-layer mean-pooled states of many texts: float32 ``(N, L, C)``, in input order."""
     from tqdm import tqdm
 
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding per batch
     out = np.empty((len(texts), encoder.layers, encoder.dim), np.float32)
+    batches = length_sorted_batches(texts, batch_size)
     with tempfile.TemporaryDirectory(prefix="minilm-features-") as tmp:
         session = _feature_session(encoder, tokenizer, Path(tmp))
-        for start in tqdm(
-            range(0, len(order), batch_size),
-            desc="text features",
-            unit="batch",
-            disable=not progress,
-        ):
-            idx = order[start : start + batch_size]
+        for idx in tqdm(batches, desc="text features", unit="batch", disable=not progress):
             batch = tokenize(tokenizer, [texts[i] for i in idx])
             out[idx] = session.run(["layers"], {k: v.numpy() for k, v in batch.items()})[0]
     return out
