@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from torch import nn
-
 from training.methods.alignment import AlignmentModel
 from training.methods.base import MultiOutputModel
 from training.methods.config import FitConfig, ImageEncoderConfig
 from training.methods.data import Normalisation
-from training.methods.encoders import LSTMTextEncoder, build_image_encoder
+from training.methods.encoders import ImageEncoder, LSTMTextEncoder, build_image_encoder
 from training.methods.fusion import ConcatFusion, CrossAttentionFusion
 from training.methods.hard_sharing import HardSharingModel
 from training.methods.losses import build_alignment_loss
@@ -43,7 +41,7 @@ class Pretrained:
     ``image.frozen`` says so.
     """
 
-    image_encoder: nn.Module | None = None
+    image_encoder: ImageEncoder | None = None
 
 
 def build_model(
@@ -59,8 +57,8 @@ def build_model(
             f"config wants the image encoder of {config.image.init!r}: pass it "
             "as pretrained (training.shapes.runs does this for the shapes world)"
         )
-    image: nn.Module = pretrained.image_encoder or build_image_encoder(config.image)
-    if pretrained.image_encoder is not None and config.image.frozen and hasattr(image, "freeze"):
+    image = pretrained.image_encoder or build_image_encoder(config.image)
+    if pretrained.image_encoder is not None and config.image.frozen:
         image.freeze()
     if config.method == "hard_sharing":
         return HardSharingModel(image, classes)

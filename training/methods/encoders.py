@@ -90,11 +90,16 @@ class PretrainedEfficientNet(nn.Module):
             state = torch.load(eff.weights_path(), map_location="cpu", weights_only=True)
             self.tower.load_state_dict(state, strict=True)
         self.resample_to = config.resample_to
-        self.frozen = config.frozen
+        self.frozen = False
         self.map_channels = self.out_channels = eff.FEATURE_DIM
-        if self.frozen:
-            self.tower.requires_grad_(False)
-            self.tower.eval()
+        if config.frozen:
+            self.freeze()
+
+    def freeze(self) -> PretrainedEfficientNet:
+        """Stop training the tower: no gradients, BatchNorm statistics kept (eval mode)."""
+        self.frozen = True
+        self.tower.requires_grad_(False)
+        return self.train(self.training)
 
     def train(self, mode: bool = True) -> PretrainedEfficientNet:
         super().train(mode)
@@ -115,7 +120,7 @@ class PretrainedEfficientNet(nn.Module):
 ImageEncoder = SmallCNN | PretrainedEfficientNet
 
 
-def build_image_encoder(config: ImageEncoderConfig) -> nn.Module:
+def build_image_encoder(config: ImageEncoderConfig) -> ImageEncoder:
     if config.kind == "small_cnn":
         return SmallCNN(config.widths, config.pool)
     return PretrainedEfficientNet(config)

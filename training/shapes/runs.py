@@ -22,6 +22,7 @@ from training.methods.alignment import AlignmentModel
 from training.methods.build import Pretrained
 from training.methods.config import FitConfig, load_config
 from training.methods.data import Examples
+from training.methods.encoders import ImageEncoder, PretrainedEfficientNet, SmallCNN
 from training.methods.evaluation import embed_images, embed_texts, retrieval_metrics
 from training.methods.retrieval import zero_shot_accuracy
 from training.shapes.datasets import ShapesSpec, load
@@ -98,11 +99,11 @@ def trained(config_name: str, task: str, budget: Budget) -> pipeline.FitResult:
     return train_on_shapes(load_config(config_name), task, budget, desc=config_name)
 
 
-def image_encoder_of(model: nn.Module) -> nn.Module:
+def image_encoder_of(model: nn.Module) -> ImageEncoder:
     """The image trunk of a trained model (hard sharing ``encoder``, others ``image_encoder``)."""
     for attribute in ("encoder", "image_encoder"):
         encoder = getattr(model, attribute, None)
-        if isinstance(encoder, nn.Module):
+        if isinstance(encoder, SmallCNN | PretrainedEfficientNet):
             return encoder
     raise ValueError(f"{type(model).__name__} has no single image encoder to reuse")
 
