@@ -12,7 +12,6 @@ from fastapi.middleware.cors import CORSMiddleware
 from service import metrics
 from service.api import classify, docs, embeddings, health, models, sentiment, v2
 from service.api.errors import install_error_handlers
-from service.api.formguard import Utf8FormGuard
 from service.api.middleware import RequestContextMiddleware
 from service.events import Observer
 from service.inference.engine import Engine
@@ -44,11 +43,12 @@ def create_app(settings: Settings | None = None, *, observer: Observer | None = 
     app.state.observer = observer
     app.state.engine = Engine(settings, observer)
     install_error_handlers(app)
-    for module in (health, models, classify, sentiment, embeddings, docs, metrics, v2):
+    for module in (health, models, classify, sentiment, embeddings, docs, metrics):
         app.include_router(module.router)
+    app.include_router(v2.health_router)
+    app.include_router(v2.router)
     docs.mount_swagger_assets(app)
-    app.add_middleware(Utf8FormGuard)
-    app.add_middleware(RequestContextMiddleware, settings=settings, observer=observer)
+    app.add_middleware(RequestContextMiddleware, observer=observer)
     if settings.cors_origins:  # outermost, so preflights and error replies get CORS headers
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],

@@ -3,19 +3,46 @@
 ``service/metrics.py`` implements :class:`Observer` with Prometheus collectors; the app factory
 puts one instance on ``app.state.observer`` and hands it to the engine. Methods must be cheap and
 must never raise (they are called on the event loop and from inference threads).
+
+Which models a request used (the ``model`` label of request metrics) travels in a context
+variable: the HTTP middleware opens :func:`track_models` around the request, and the registry's
+lookup calls :func:`model_used` with every name it resolves. So no route, task or request state
+has to pass the name along, and only names the registry knows become label values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Protocol
+
+_models_used: ContextVar[list[str] | None] = ContextVar("mms_models_used", default=None)
+
+
+@contextmanager
+def track_models() -> Iterator[list[str]]:
+    """Collect the names of the models looked up inside the block (tasks and threads included)."""
+    names: list[str] = []
+    token = _models_used.set(names)
+    try:
+        yield names
+    finally:
+        _models_used.reset(token)
+
+
+def model_used(name: str) -> None:
+    """Record that the current request uses model ``name`` (no-op outside ``track_models``)."""
+    names = _models_used.get()
+    if names is not None and name not in names:
+        names.append(name)
 
 
 class Observer(Protocol):
     """Receives service events. All durations are in seconds."""
 
-    def request_started(self, endpoint: str) -> None:
-        """An HTTP request entered the app; ``endpoint`` is the route template."""
+    def request_started(self) -> None:
+        """An HTTP request entered the app (its route is not known before routing)."""
 
     def request_finished(
         self, endpoint: str, model: str | None, status: int, seconds: float
@@ -43,7 +70,7 @@ class Observer(Protocol):
 class NullObserver:
     """The default observer: does nothing."""
 
-    def request_started(self, endpoint: str) -> None:
+    def request_started(self) -> None:
         """Ignore."""
 
     def request_finished(

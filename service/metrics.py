@@ -9,7 +9,8 @@ open without an API key, like the health probes.
 
 Label values are bounded by construction: ``endpoint`` is the route template (``/v1/classify``,
 ``/v2/models/{name}/infer``), never the raw path, and ``model`` is a name the registry knows or
-``""``; so a client cannot grow the series count by sending made-up paths or model names.
+``""`` (see ``events.track_models``); so a client cannot grow the series count by sending
+made-up paths or model names.
 """
 
 from __future__ import annotations
@@ -92,8 +93,8 @@ class ServiceMetrics:
         self._info_labels: dict[str, tuple[str, str, str, str]] = {}
 
     # -- HTTP (called by the middleware) -----------------------------------------------------
-    def request_started(self, endpoint: str) -> None:
-        """Count one more request in flight (``endpoint`` is not used: see ``in_flight``)."""
+    def request_started(self) -> None:
+        """Count one more request in flight."""
         self.in_flight.inc()
 
     def request_finished(

@@ -2,35 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, File, Form, UploadFile
+from pydantic import Field
 
-from service.api.deps import EngineDep, SettingsDep, mark_model
+from service import tasks as run
+from service.api.deps import EngineDep
 from service.api.inputs import (
     MAX_LIST,
+    MODEL_NAME,
     Base64Image,
     ModelName,
     Strict,
     Text,
-    check_items,
-    check_texts,
     decode_base64,
-    pair_up,
-    read_uploads,
-)  # fmt: skip
-from service.inference.engine import Engine
-from service.inference.postprocess import CLASSIFIER_TYPES, regression_value, select_heads
-from service.inference.postprocess import top_labels as rank_labels
-from service.inference.session import Outputs
-from service.manifest import OutputSpec
-from service.settings import Settings
+    paired_items,
+)
+from service.api.routing import ServiceRoute
+from service.api.schemas import HeadResult, Response
 
-router = APIRouter(prefix="/v1", tags=["classify"])
+router = APIRouter(prefix="/v1", tags=["classify"], route_class=ServiceRoute)
 
 TaskName = Annotated[str, Field(min_length=1, max_length=64)]
+DEFAULT_MODEL = (
+    "`vision` when the repository has it, else the one loaded model with classification heads "
+    "that takes these items"
+)
 
 
 class ClassifyItem(Strict):
@@ -43,7 +41,9 @@ class ClassifyItem(Strict):
 class ClassifyRequest(Strict):
     """Items to classify with one model, and which heads to return."""
 
-    model: ModelName = Field(default="vision", description="a model with classification heads")
+    model: ModelName | None = Field(
+        default=None, description=f"a model with classification heads; default: {DEFAULT_MODEL}"
+    )
     items: list[ClassifyItem] = Field(min_length=1, max_length=MAX_LIST)
     tasks: list[TaskName] | None = Field(
         default=None, max_length=64, description="head names or tasks; all heads when omitted"
@@ -51,30 +51,13 @@ class ClassifyRequest(Strict):
     top_k: int = Field(default=5, ge=1, le=1000, description="labels per classification head")
 
 
-class ScoredLabel(BaseModel):
-    """A label and its probability."""
-
-    label: str
-    index: int
-    score: float
-
-
-class HeadResult(BaseModel):
-    """One head's answer: top-k labels (softmax/sigmoid) or a value (regression)."""
-
-    task: str
-    type: str
-    labels: list[ScoredLabel] | None = None
-    value: float | None = None
-
-
-class ItemResult(BaseModel):
+class ItemResult(Response):
     """The heads of one item, keyed by output name."""
 
     heads: dict[str, HeadResult]
 
 
-class ClassifyResponse(BaseModel):
+class ClassifyResponse(Response):
     """One result per item, in request order."""
 
     model: str
@@ -83,65 +66,24 @@ class ClassifyResponse(BaseModel):
 
 
 @router.post("/classify", response_model=ClassifyResponse)
-async def classify(
-    body: ClassifyRequest, request: Request, engine: EngineDep, settings: SettingsDep
-) -> ClassifyResponse:
+async def classify(body: ClassifyRequest, engine: EngineDep) -> ClassifyResponse:
     """Classify images and/or texts with a model's heads (choose them with ``tasks``)."""
-    images = [decode_base64(i.image) if i.image else None for i in body.items]
-    texts = [i.text for i in body.items]
-    return await run_classify(
-        engine, settings, mark_model(request, body.model), images, texts, body.tasks, body.top_k
-    )
+    items = [run.Item(image=decode_base64(i.image) if i.image else None, text=i.text)
+             for i in body.items]  # fmt: skip
+    result = await run.classify(engine, items, model=body.model, heads=body.tasks, top_k=body.top_k)
+    return ClassifyResponse.model_validate(result)
 
 
 @router.post("/classify/upload", response_model=ClassifyResponse)
 async def classify_upload(
-    request: Request,
     engine: EngineDep,
-    settings: SettingsDep,
     files: Annotated[list[UploadFile] | None, File(description="images, one item each")] = None,
     texts: Annotated[list[str] | None, Form(description="texts, one per item")] = None,
-    model: Annotated[str, Form(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")] = "vision",
+    model: Annotated[str | None, Form(pattern=MODEL_NAME, description=DEFAULT_MODEL)] = None,
     tasks: Annotated[list[str] | None, Form(description="heads to return")] = None,
     top_k: Annotated[int, Form(ge=1, le=1000)] = 5,
 ) -> ClassifyResponse:
     """Classify uploaded image files (multipart/form-data), with texts for models that take them."""
-    images, paired_texts = pair_up(await read_uploads(files), texts or [])
-    return await run_classify(
-        engine, settings, mark_model(request, model), images, paired_texts, tasks, top_k
-    )
-
-
-async def run_classify(
-    engine: Engine,
-    settings: Settings,
-    model: str,
-    images: Sequence[bytes | None],
-    texts: Sequence[str | None],
-    tasks: Sequence[str] | None,
-    top_k: int,
-) -> ClassifyResponse:
-    """Check limits, pick the heads, run the model and shape the answer."""
-    check_items(settings, len(images))
-    check_texts(settings, texts)
-    manifest = engine.model(model).manifest
-    heads = select_heads(manifest, tasks)
-    outputs = await engine.run(model, images, texts)
-    results = [ItemResult(heads=head_results(out, heads, top_k)) for out in outputs]
-    return ClassifyResponse(model=model, version=manifest.version, results=results)
-
-
-def head_results(
-    outputs: Outputs, heads: Sequence[OutputSpec], top_k: int
-) -> dict[str, HeadResult]:
-    """Format the selected heads of one item."""
-    results: dict[str, HeadResult] = {}
-    for head in heads:
-        row = outputs[head.name]
-        if head.type in CLASSIFIER_TYPES and head.labels:
-            labels = [ScoredLabel(**vars(lab)) for lab in rank_labels(row, head.labels, top_k)]
-            results[head.name] = HeadResult(task=head.task, type=head.type, labels=labels)
-        else:
-            value = regression_value(row)
-            results[head.name] = HeadResult(task=head.task, type=head.type, value=value)
-    return results
+    items = await paired_items(files, texts or [])
+    result = await run.classify(engine, items, model=model, heads=tasks, top_k=top_k)
+    return ClassifyResponse.model_validate(result)

@@ -27,9 +27,3 @@ async def get_settings(request: Request) -> Settings:
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-
-
-def mark_model(request: Request, name: str) -> str:
-    """Record which model a request used (the ``model`` label of request metrics)."""
-    request.state.model = name
-    return name

@@ -43,10 +43,10 @@ async def live() -> LiveResponse:
 async def ready(engine: EngineDep) -> JSONResponse:
     """Readiness: 200 when every model is loaded and warmed, else 503 with each model's state."""
     models = {
-        e.name: ModelReadiness(
-            state=e.state.value, version=e.version, providers=e.providers, reason=e.reason
+        m.name: ModelReadiness(
+            state=m.state.value, version=m.version, providers=m.providers, reason=m.reason
         )
-        for e in engine.registry.entries()
+        for m in engine.models()
     }
     body = ReadyResponse(ready=engine.ready, models=models)
     headers = None if body.ready else {"Retry-After": str(engine.settings.retry_after_s)}

@@ -1,7 +1,8 @@
-"""Request input types shared by the task routers, and the checks every request goes through.
+"""Request input types shared by the v1 routers, and turning them into the tasks' items.
 
 Static bounds live in the schemas (OpenAPI shows them); the configurable limits (``max_items``,
-``max_text_chars``) are checked per request against the app's settings.
+``max_text_chars``, ``max_image_pixels``) are checked by the tasks and the preprocessing, the
+same for JSON bodies, uploads and the V2 protocol.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from fastapi import UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.errors import InvalidInputError, UnsupportedMediaError
-from service.inference.spaces import MediaItem
-from service.settings import Settings
+from service.tasks import Item
 
 MAX_LIST = 1024  # static bound; the configurable `max_items` is checked per request
 MAX_TEXT = 65_536  # static bound; the configurable `max_text_chars` is checked per request
 MAX_BASE64 = 64 * 1024 * 1024  # static bound; the body limit is the real one
 MODEL_NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+SPACE_NAME = r"^[A-Za-z0-9_.-]{1,64}$"
 _DATA_URI = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[\w.+-]+=[\w.+-]+)*;base64,", re.I)
 
 Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT, description="UTF-8 text")]
@@ -34,7 +35,8 @@ Base64Image = Annotated[
     ),
 ]  # fmt: skip
 ModelName = Annotated[str, Field(pattern=MODEL_NAME, max_length=64)]
-SpaceName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+SpaceName = Annotated[str, Field(min_length=1, max_length=64, pattern=SPACE_NAME)]
+ClientId = Annotated[str, Field(min_length=1, max_length=256)]
 
 
 class Strict(BaseModel):
@@ -76,42 +78,11 @@ def decode_base64(data: str) -> bytes:
         ) from None
 
 
-def to_media(item: TextItem | ImageItem) -> MediaItem:
-    """The inference-side item of a request input."""
-    if isinstance(item, TextItem):
-        return MediaItem("text", text=item.text)
-    return MediaItem("image", image=decode_base64(item.image))
-
-
-def check_items(settings: Settings, count: int) -> None:
-    """At least one and at most ``max_items`` items per request."""
-    if count < 1:
-        raise InvalidInputError("send at least one item")
-    if count > settings.max_items:
-        raise InvalidInputError(
-            f"{count} items in one request; the limit is {settings.max_items}",
-            limit=settings.max_items,
-        )
-
-
-def check_texts(settings: Settings, texts: Sequence[str | None]) -> None:
-    """Every text non-blank and at most ``max_text_chars`` characters."""
-    for text in texts:
-        if text is None:
-            continue
-        if not text.strip():
-            raise InvalidInputError("a text is empty; send at least one non-space character")
-        if len(text) > settings.max_text_chars:
-            raise InvalidInputError(
-                f"a text has {len(text)} characters; the limit is {settings.max_text_chars}",
-                limit=settings.max_text_chars,
-            )
-
-
-def check_media(settings: Settings, items: Sequence[MediaItem]) -> None:
-    """Item count and text limits of a list of media inputs."""
-    check_items(settings, len(items))
-    check_texts(settings, [i.text for i in items])
+def to_item(value: TextItem | ImageItem, id_: str | None = None) -> Item:
+    """The task's item of a request input (``id_``: the client's name for it)."""
+    if isinstance(value, TextItem):
+        return Item(text=value.text, id=id_)
+    return Item(image=decode_base64(value.image), id=id_)
 
 
 async def read_uploads(files: Sequence[UploadFile] | None) -> list[bytes]:
@@ -119,19 +90,21 @@ async def read_uploads(files: Sequence[UploadFile] | None) -> list[bytes]:
     return [await f.read() for f in files or []]
 
 
-def pair_up(
-    images: Sequence[bytes], texts: Sequence[str]
-) -> tuple[list[bytes | None], list[str | None]]:
-    """Items from uploaded images and form texts: same length when both are given."""
+async def paired_items(files: Sequence[UploadFile] | None, texts: Sequence[str]) -> list[Item]:
+    """Items from uploaded images and form texts: one text per file when both are given."""
+    images = await read_uploads(files)
     if images and texts and len(images) != len(texts):
         raise InvalidInputError(
             f"{len(images)} files and {len(texts)} texts: give one text per file, or only one kind"
         )
-    count = max(len(images), len(texts))
-    return (list(images) or [None] * count), (list(texts) or [None] * count)
+    if not texts:
+        return [Item(image=image) for image in images]
+    if not images:
+        return [Item(text=text) for text in texts]
+    return [Item(image=i, text=t) for i, t in zip(images, texts, strict=True)]
 
 
-async def upload_media(texts: Sequence[str], files: Sequence[UploadFile]) -> list[MediaItem]:
-    """Media items from form texts and uploaded files: texts first, then images."""
-    items = [MediaItem("text", text=t) for t in texts]
-    return items + [MediaItem("image", image=data) for data in await read_uploads(files)]
+async def upload_items(texts: Sequence[str], files: Sequence[UploadFile]) -> list[Item]:
+    """Items from form texts and uploaded files (texts first); a file's name is its ``id``."""
+    items = [Item(text=t) for t in texts]
+    return items + [Item(image=await f.read(), id=f.filename) for f in files]

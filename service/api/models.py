@@ -8,11 +8,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from service.api.deps import EngineDep
-from service.inference.engine import Engine
-from service.inference.registry import ModelEntry
+from service.api.routing import ServiceRoute
+from service.inference.served import ServedModel
 from service.manifest import InputSpec, OutputSpec
 
-router = APIRouter(prefix="/v1/models", tags=["models"])
+router = APIRouter(prefix="/v1/models", tags=["models"], route_class=ServiceRoute)
 
 
 class BatchingInfo(BaseModel):
@@ -64,23 +64,23 @@ class ModelList(BaseModel):
 @router.get("", response_model=ModelList)
 async def list_models(engine: EngineDep) -> ModelList:
     """List every model with its state, version, heads and execution provider."""
-    return ModelList(models=[model_info(engine, e) for e in engine.registry.entries()])
+    return ModelList(models=[model_info(m) for m in engine.models()])
 
 
 @router.get("/{name}", response_model=ModelInfo)
 async def get_model(name: str, engine: EngineDep) -> ModelInfo:
     """One model's versions, inputs, heads with labels, metrics and provider."""
-    return model_info(engine, engine.registry.get(name))
+    return model_info(engine.get(name))
 
 
-def model_info(engine: Engine, entry: ModelEntry) -> ModelInfo:
-    """Describe one registry entry (manifest fields stay empty until it is read)."""
-    manifest = entry.manifest
+def model_info(model: ServedModel) -> ModelInfo:
+    """Describe one model (manifest fields stay empty until it is read)."""
     info = ModelInfo(
-        name=entry.name, state=entry.state.value, reason=entry.reason, version=entry.version,
-        versions=entry.versions, providers=entry.providers, load_seconds=entry.load_seconds,
-        batching=_batching(engine, entry.name),
+        name=model.name, state=model.state.value, reason=model.reason, version=model.version,
+        versions=model.versions, providers=model.providers, load_seconds=model.load_seconds,
+        batching=_batching(model),
     )  # fmt: skip
+    manifest = model.manifest_or_none
     if manifest is None:
         return info
     return info.model_copy(
@@ -96,17 +96,15 @@ def model_info(engine: Engine, entry: ModelEntry) -> ModelInfo:
     )
 
 
-def _batching(engine: Engine, name: str) -> BatchingInfo | None:
-    batcher = engine.batchers.get(name)
-    if batcher is None:
+def _batching(model: ServedModel) -> BatchingInfo | None:
+    config, stats = model.batcher_config, model.stats
+    if config is None or stats is None:
         return None
-    stats = batcher.stats
-    entry = engine.registry.get(name)
     return BatchingInfo(
-        max_batch_size=batcher.config.max_batch_size,
-        concurrent_batches=batcher.config.concurrency,
-        autotune_ms_per_item=entry.batching.per_item_ms if entry.batching else {},
+        max_batch_size=config.max_batch_size,
+        concurrent_batches=config.concurrency,
+        autotune_ms_per_item=model.profile.per_item_ms if model.profile else {},
         batches=stats.batches, items=stats.items, largest_batch=stats.largest_batch,
         failed_batches=stats.failed_batches, rejected=stats.rejected, timeouts=stats.timeouts,
-        queue_depth=batcher.queue_depth, sizes=dict(stats.sizes),
+        queue_depth=model.queue_depth, sizes=dict(stats.sizes),
     )  # fmt: skip

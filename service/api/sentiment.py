@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, File, Form, UploadFile
+from pydantic import Field
 
-from service.api.deps import EngineDep, SettingsDep, mark_model
+from service import tasks as run
+from service.api.deps import EngineDep
 from service.api.inputs import (
     MAX_LIST,
+    MODEL_NAME,
     Base64Image,
     ModelName,
     Strict,
     Text,
-    check_items,
-    check_texts,
     decode_base64,
-    pair_up,
-    read_uploads,
-)  # fmt: skip
-from service.errors import InvalidInputError
-from service.inference.engine import Engine
-from service.inference.postprocess import regression_value, sentiment_heads
-from service.settings import Settings
+    paired_items,
+)
+from service.api.routing import ServiceRoute
+from service.api.schemas import Response
 
-router = APIRouter(prefix="/v1", tags=["sentiment"])
+router = APIRouter(prefix="/v1", tags=["sentiment"], route_class=ServiceRoute)
+
+DEFAULT_MODEL = (
+    "`text` when the repository has it, else the one loaded model with a softmax head that "
+    "takes these items"
+)
 
 
 class SentimentItem(Strict):
@@ -39,11 +40,13 @@ class SentimentItem(Strict):
 class SentimentRequest(Strict):
     """Texts to rate with one sentiment model."""
 
-    model: ModelName = Field(default="text", description="a model with a sentiment head")
+    model: ModelName | None = Field(
+        default=None, description=f"a model with a sentiment head; default: {DEFAULT_MODEL}"
+    )
     items: list[SentimentItem] = Field(min_length=1, max_length=MAX_LIST)
 
 
-class SentimentResult(BaseModel):
+class SentimentResult(Response):
     """One item's sentiment."""
 
     label: str
@@ -53,7 +56,7 @@ class SentimentResult(BaseModel):
     modalities: list[str] = Field(description="the inputs the model used for this item")
 
 
-class SentimentResponse(BaseModel):
+class SentimentResponse(Response):
     """One result per item, in request order."""
 
     model: str
@@ -62,56 +65,20 @@ class SentimentResponse(BaseModel):
 
 
 @router.post("/sentiment", response_model=SentimentResponse)
-async def sentiment(
-    body: SentimentRequest, request: Request, engine: EngineDep, settings: SettingsDep
-) -> SentimentResponse:
+async def sentiment(body: SentimentRequest, engine: EngineDep) -> SentimentResponse:
     """Sentiment label, class probabilities and valence for each text."""
-    images = [decode_base64(i.image) if i.image else None for i in body.items]
-    texts: list[str | None] = [i.text for i in body.items]
-    return await run_sentiment(engine, settings, mark_model(request, body.model), images, texts)
+    items = [run.Item(image=decode_base64(i.image) if i.image else None, text=i.text)
+             for i in body.items]  # fmt: skip
+    return SentimentResponse.model_validate(await run.sentiment(engine, items, model=body.model))
 
 
 @router.post("/sentiment/upload", response_model=SentimentResponse)
 async def sentiment_upload(
-    request: Request,
     engine: EngineDep,
-    settings: SettingsDep,
     texts: Annotated[list[str], Form(description="texts, one per item")],
     files: Annotated[list[UploadFile] | None, File(description="one image per text")] = None,
-    model: Annotated[str, Form(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")] = "text",
+    model: Annotated[str | None, Form(pattern=MODEL_NAME, description=DEFAULT_MODEL)] = None,
 ) -> SentimentResponse:
     """Sentiment of form texts, with uploaded images for models that take them."""
-    images, paired = pair_up(await read_uploads(files), texts)
-    return await run_sentiment(engine, settings, mark_model(request, model), images, paired)
-
-
-async def run_sentiment(
-    engine: Engine,
-    settings: Settings,
-    model: str,
-    images: Sequence[bytes | None],
-    texts: Sequence[str | None],
-) -> SentimentResponse:
-    """Check limits, run the model, read its sentiment and valence heads."""
-    check_items(settings, len(texts))
-    if any(t is None for t in texts):
-        raise InvalidInputError("every sentiment item needs a text")
-    check_texts(settings, texts)
-    manifest = engine.model(model).manifest
-    label_head, valence_head = sentiment_heads(manifest)
-    labels = label_head.labels or []
-    outputs = await engine.run(model, images, texts)
-    results = []
-    for image, out in zip(images, outputs, strict=True):
-        probs = [float(p) for p in out[label_head.name].reshape(-1)]
-        best = max(range(len(probs)), key=probs.__getitem__)
-        results.append(
-            SentimentResult(
-                label=labels[best],
-                probabilities=dict(zip(labels, probs, strict=True)),
-                valence=regression_value(out[valence_head.name]) if valence_head else None,
-                valence_range=valence_head.range if valence_head else None,
-                modalities=["text", "image"] if image is not None else ["text"],
-            )
-        )
-    return SentimentResponse(model=model, version=manifest.version, results=results)
+    items = await paired_items(files, texts)
+    return SentimentResponse.model_validate(await run.sentiment(engine, items, model=model))

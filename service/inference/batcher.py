@@ -6,8 +6,8 @@ the event loop) and resolves each future with its own result.
 
 Batching is greedy (continuous): while one batch runs, new items queue up and form the next
 batch, so batches grow with the load by themselves. The worker waits (at most ``max_delay_s``
-after the first item) for more only when the queue is empty and ``expecting()`` says more items
-are on their way (requests still decoding); a lone request therefore runs at once.
+after the first item) for more only when the queue is empty and some request is still preparing
+its items (decoding inside ``preparing()``); a lone request therefore runs at once.
 
 Every wait has a timeout, a full queue is rejected at once (429), and a failed batch fails each
 of its futures, so no request can hang.
@@ -19,10 +19,11 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from service.errors import (
     InferenceError,
@@ -33,6 +34,9 @@ from service.errors import (
 )
 from service.events import NullObserver, Observer
 
+if TYPE_CHECKING:
+    from service.settings import Settings
+
 log = logging.getLogger(__name__)
 
 ItemT = TypeVar("ItemT")
@@ -41,14 +45,27 @@ ResultT = TypeVar("ResultT")
 
 @dataclass(frozen=True)
 class BatcherConfig:
-    """Limits of one batcher (see ``Settings`` for the meaning of each)."""
+    """Limits of one batcher (see ``Settings`` for the meaning of each; no defaults of its own)."""
 
-    max_batch_size: int = 16
-    max_delay_s: float = 0.005
-    max_queue_size: int = 256
-    timeout_s: float = 30.0
-    retry_after_s: int = 1
-    concurrency: int = 1  # batches running at the same time
+    max_batch_size: int
+    max_delay_s: float
+    max_queue_size: int
+    timeout_s: float
+    retry_after_s: int
+    concurrency: int  # batches running at the same time
+
+    @classmethod
+    def from_settings(cls, settings: Settings, max_batch_size: int) -> BatcherConfig:
+        """The batcher of one model: ``max_batch_size`` is that model's limit (autotuned or
+        ``settings.max_batch_size``), everything else comes from ``settings``."""
+        return cls(
+            max_batch_size=max_batch_size,
+            max_delay_s=settings.max_delay_ms / 1000.0,
+            max_queue_size=settings.max_queue_size,
+            timeout_s=settings.request_timeout_s,
+            retry_after_s=settings.retry_after_s,
+            concurrency=settings.batch_concurrency,
+        )
 
 
 @dataclass
@@ -82,16 +99,14 @@ class Batcher(Generic[ItemT, ResultT]):
         *,
         executor: Executor | None = None,
         observer: Observer | None = None,
-        expecting: Callable[[], bool] | None = None,
     ) -> None:
-        """``expecting`` tells whether more items will be submitted soon (default: never)."""
         self.name = name
         self.config = config
         self.stats = BatcherStats()
         self._run_batch = run_batch
         self._executor = executor
         self._observer: Observer = observer or NullObserver()
-        self._expecting = expecting or _never
+        self._preparing = 0  # requests inside preparing(): their items are due soon
         self._queue: asyncio.Queue[_Pending[ItemT, ResultT]] = asyncio.Queue(config.max_queue_size)
         self._task: asyncio.Task[None] | None = None
         self._batches: list[list[_Pending[ItemT, ResultT]]] = []  # taken, not answered yet
@@ -106,6 +121,19 @@ class Batcher(Generic[ItemT, ResultT]):
     def pending(self) -> int:
         """Items accepted and not answered yet (queued, being collected or running)."""
         return self._queue.qsize() + sum(len(batch) for batch in self._batches)
+
+    @contextmanager
+    def preparing(self) -> Iterator[None]:
+        """Mark a request as preparing items for this batcher (decoding, on the event loop).
+
+        While some request is inside, a batch that is not full may wait up to ``max_delay_s``
+        for its items; when none is, a lone item runs at once.
+        """
+        self._preparing += 1
+        try:
+            yield
+        finally:
+            self._preparing -= 1
 
     def start(self) -> None:
         """Start the worker task (call from the running event loop)."""
@@ -205,7 +233,7 @@ class Batcher(Generic[ItemT, ResultT]):
         """Wait for one item, then take what is queued; wait for more only while some is due.
 
         Waiting stops when the batch is full, when ``max_delay_s`` has passed since the first
-        item, or as soon as the queue is empty and nothing else is expected.
+        item, or as soon as the queue is empty and no request is preparing items.
         """
         batch = [await self._queue.get()]
         self._batches.append(batch)  # taken items count as in flight
@@ -216,7 +244,7 @@ class Batcher(Generic[ItemT, ResultT]):
                 batch.append(self._queue.get_nowait())
                 continue
             remaining = deadline - loop.time()
-            if remaining <= 0 or not self._expecting():
+            if remaining <= 0 or not self._preparing:
                 break
             try:
                 batch.append(await asyncio.wait_for(self._queue.get(), remaining))
@@ -264,10 +292,6 @@ class Batcher(Generic[ItemT, ResultT]):
         self.stats.largest_batch = max(self.stats.largest_batch, size)
         self.stats.sizes[size] += 1
         self._observer.batch_executed(self.name, size, waits, infer_s)
-
-
-def _never() -> bool:
-    return False
 
 
 def _fail(future: asyncio.Future[ResultT], error: BaseException) -> None:

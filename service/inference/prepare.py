@@ -9,7 +9,7 @@ from PIL import Image
 
 from service.errors import InvalidInputError
 from service.inference.images import decode_image, image_tensor
-from service.inference.session import Item
+from service.inference.session import Inputs
 from service.inference.text import TextEncoder
 from service.manifest import ImageInput, Manifest, TextInput
 
@@ -19,13 +19,17 @@ _TEXT_ROLES = ("text", "attention_mask", "token_type_ids")
 class Preprocessor:
     """Builds the per-item input arrays of one model from raw image bytes and/or text."""
 
-    def __init__(self, manifest: Manifest, version_dir: Path, max_image_pixels: int) -> None:
+    def __init__(
+        self, manifest: Manifest, version_dir: Path, *, max_image_pixels: int, max_text_chars: int
+    ) -> None:
         self.manifest = manifest
         self.max_image_pixels = max_image_pixels
         image = manifest.input("image")
         text = manifest.input("text")
         self.image_spec = image if isinstance(image, ImageInput) else None
-        self.text = TextEncoder(text, version_dir) if isinstance(text, TextInput) else None
+        self.text = (
+            TextEncoder(text, version_dir, max_text_chars) if isinstance(text, TextInput) else None
+        )
 
     @property
     def modalities(self) -> frozenset[str]:
@@ -37,10 +41,10 @@ class Preprocessor:
         text = self.manifest.input("text")
         return {text.name: self.text.pad_id} if text and self.text else {}
 
-    def prepare(self, image: bytes | None = None, text: str | None = None) -> Item:
+    def prepare(self, image: bytes | None = None, text: str | None = None) -> Inputs:
         """One item from encoded image bytes and/or a text, exactly as the model takes."""
         self._check_modalities(image is not None, text is not None)
-        item: Item = {}
+        item: Inputs = {}
         if self.image_spec is not None and image is not None:
             picture = decode_image(image, self.max_image_pixels)
             item[self.image_spec.name] = image_tensor(picture, self.image_spec)
@@ -48,9 +52,9 @@ class Preprocessor:
             self._add_text(item, self.text.encode(text))
         return item
 
-    def warmup_item(self) -> Item:
+    def warmup_item(self) -> Inputs:
         """A valid item built without any client data (a grey picture, a short sentence)."""
-        item: Item = {}
+        item: Inputs = {}
         if self.image_spec is not None:
             grey = Image.new("RGB", (self.image_spec.size[1], self.image_spec.size[0]), (128,) * 3)
             item[self.image_spec.name] = image_tensor(grey, self.image_spec)
@@ -58,7 +62,7 @@ class Preprocessor:
             self._add_text(item, self.text.encode("warm up the model"))
         return item
 
-    def _add_text(self, item: Item, encoded: dict[str, np.ndarray]) -> None:
+    def _add_text(self, item: Inputs, encoded: dict[str, np.ndarray]) -> None:
         for spec in self.manifest.inputs:
             if spec.role in _TEXT_ROLES:
                 item[spec.name] = encoded[spec.role]

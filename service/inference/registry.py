@@ -1,241 +1,117 @@
-"""The model registry: finds ``models/<name>/<version>/``, verifies, loads and warms each model.
+"""The model registry: every model of ``models/<name>/<version>/``, each one :class:`ServedModel`.
 
-Each model has a state (``loading`` -> ``ready`` | ``failed`` with a reason). A model whose files
-do not match its manifest, or whose session cannot be created, is reported failed with a clear
-log line while the others keep serving. The highest version directory of a model is served.
+Discovery finds the models (the highest version directory of each serves); loading verifies,
+opens and warms them one by one; :meth:`Registry.resolve` is the one lookup a request makes: it
+answers 404 for an unknown model or version and 503 for one that does not serve (yet), once.
+A model whose files do not match its manifest, or whose session cannot be created, is reported
+failed with a clear log line while the others keep serving.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from service.errors import ModelNotFoundError, NotReadyError
-from service.events import NullObserver, Observer
-from service.inference.autotune import BatchProfile, tune_batch_size
-from service.inference.prepare import Preprocessor
-from service.inference.session import (
-    CUDA,
-    ModelRunner,
-    SessionConfig,
-    create_session,
-    requested_providers,
-)
-from service.manifest import (
-    MANIFEST_FILE,
-    MODEL_FILE,
-    Manifest,
-    OutputSpec,
-    read_manifest,
-    verify_files,
-)
+from service.errors import ModelNotFoundError
+from service.events import NullObserver, Observer, model_used
+from service.inference.served import ModelState, ServedModel
+from service.inference.session import SessionConfig
+from service.manifest import OutputSpec
+from service.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-class ModelState(str, Enum):
-    """Lifecycle of one model."""
-
-    LOADING = "loading"
-    READY = "ready"
-    FAILED = "failed"
-
-
-@dataclass
-class LoadedModel:
-    """What a ready model needs to serve: its manifest, preprocessing and session."""
-
-    manifest: Manifest
-    preprocessor: Preprocessor
-    runner: ModelRunner
-
-
-@dataclass
-class ModelEntry:
-    """One model name in the repository and its serving state."""
-
-    name: str
-    versions: list[int]
-    state: ModelState = ModelState.LOADING
-    reason: str | None = None
-    manifest: Manifest | None = None
-    loaded: LoadedModel | None = None
-    providers: list[str] = field(default_factory=list)
-    load_seconds: float | None = None
-    batching: BatchProfile | None = None  # set at warm-up when batch autotuning is on
-
-    @property
-    def version(self) -> int | None:
-        """The version served (the highest version directory), if any."""
-        return max(self.versions) if self.versions else None
-
-
-@dataclass(frozen=True)
-class RegistryConfig:
-    """How the registry loads models (see ``Settings``)."""
-
-    model_dir: Path
-    names: Sequence[str] = ()
-    session: SessionConfig = field(default_factory=SessionConfig)
-    require_gpu: bool = False
-    warmup: bool = True
-    max_image_pixels: int = 40_000_000
-    max_batch_size: int = 4
-    batch_autotune: bool = True
 
 
 class Registry:
     """Every model of the repository, loaded or not. Thread-safe for one loader thread."""
 
-    def __init__(self, config: RegistryConfig, observer: Observer | None = None) -> None:
-        self.config = config
+    def __init__(self, settings: Settings, observer: Observer | None = None) -> None:
+        self.settings = settings
         self._observer: Observer = observer or NullObserver()
-        self._entries: dict[str, ModelEntry] = {}
-        self._session = config.session  # may fall back to "cpu" after the first CUDA miss
+        self._models: dict[str, ServedModel] = {}
+        self._session: SessionConfig | None = None  # resolved (``auto`` probed) at first load
 
-    def discover(self) -> list[ModelEntry]:
-        """Scan the repository; every model found (or named in the config) starts ``loading``."""
-        root = self.config.model_dir
+    def discover(self) -> list[ServedModel]:
+        """Scan the repository; every model found (or named in the settings) starts ``loading``."""
+        root = self.settings.model_dir
         if not root.is_dir():
             log.error("model directory %s does not exist; set MMS_MODEL_DIR", root)
         dirs = sorted(root.iterdir()) if root.is_dir() else []
         found = {p.name: _versions(p) for p in dirs if p.is_dir()}
-        names = list(self.config.names) or sorted(found)
-        self._entries = {name: ModelEntry(name, found.get(name, [])) for name in names}
-        for entry in self._entries.values():
-            if not entry.versions:
-                self._fail(entry, f"no version directory under {root / entry.name}")
-            else:
-                self._notify(entry)
-        return self.entries()
+        names = list(self.settings.models) or sorted(found)
+        self._models = {
+            name: ServedModel(name, found.get(name, []), self.settings, self._observer)
+            for name in names
+        }
+        for model in self._models.values():
+            model.notify()
+        return self.models()
 
-    def entries(self) -> list[ModelEntry]:
-        """All models, sorted by name."""
-        return [self._entries[name] for name in sorted(self._entries)]
+    def models(self) -> list[ServedModel]:
+        """All models in any state, sorted by name."""
+        return [self._models[name] for name in sorted(self._models)]
 
-    def get(self, name: str) -> ModelEntry:
-        """The entry of ``name`` in any state, or ``ModelNotFoundError``."""
-        entry = self._entries.get(name)
-        if entry is None:
+    def get(self, name: str, version: int | str | None = None) -> ServedModel:
+        """The model ``name`` in any state (404 when unknown, or when ``version`` is not served).
+
+        Records the name for the request's metrics (``events.model_used``) once it is known.
+        """
+        model = self._models.get(name)
+        if model is None:
             raise ModelNotFoundError(
                 f"no model named {name!r}; GET /v1/models lists them", model=name
             )
-        return entry
+        model_used(name)
+        if version is not None and str(version) != str(model.version):
+            raise ModelNotFoundError(
+                f"model {name!r} has no version {str(version)!r} loaded; it serves version "
+                f"{model.version}",
+                model=name,
+            )
+        return model
 
-    def ready(self, name: str) -> LoadedModel:
-        """The loaded model ``name``; 404 when unknown, 503 while loading or after failure."""
-        entry = self.get(name)
-        if entry.state is not ModelState.READY or entry.loaded is None:
-            why = f": {entry.reason}" if entry.reason else ""
-            raise NotReadyError(f"model {name!r} is {entry.state.value}{why}", model=name)
-        return entry.loaded
+    def resolve(self, name: str, version: int | str | None = None) -> ServedModel:
+        """The model that serves ``name`` (404 unknown, 503 loading, failed or not batching)."""
+        model = self.get(name, version)
+        if not model.ready:
+            raise model.not_ready()
+        return model
 
     @property
     def all_ready(self) -> bool:
-        """True when there is at least one model and every model is ready."""
-        return bool(self._entries) and all(
-            e.state is ModelState.READY for e in self._entries.values()
+        """True when there is at least one model and every model is loaded and warmed."""
+        return bool(self._models) and all(
+            m.state is ModelState.READY for m in self._models.values()
         )
 
-    def space(self, space: str) -> list[tuple[ModelEntry, OutputSpec]]:
-        """Models (any state) with an embedding output in ``space``, and that output."""
+    def space(self, space: str) -> list[tuple[ServedModel, OutputSpec]]:
+        """Models (any state, manifest read) with an embedding output in ``space``, and it."""
         members = []
-        for entry in self.entries():
-            for out in entry.manifest.outputs if entry.manifest else []:
+        for model in self.models():
+            manifest = model.manifest_or_none
+            for out in manifest.outputs if manifest else []:
                 if out.type == "embedding" and out.space == space:
-                    members.append((entry, out))
+                    members.append((model, out))
         return members
 
     def spaces(self) -> list[str]:
         """Every embedding space some known manifest declares."""
-        return sorted(
-            {o.space for e in self.entries() if e.manifest for o in e.manifest.outputs if o.space}
-        )
+        manifests = [m.manifest_or_none for m in self.models()]
+        return sorted({o.space for m in manifests if m for o in m.outputs if o.space})
 
-    def load(self, name: str) -> ModelEntry:
+    def load(self, name: str) -> ServedModel:
         """Load, verify and warm up ``name`` (blocking: call from a thread). Never raises."""
-        entry = self.get(name)
-        if entry.version is None:
-            return entry
-        started = time.perf_counter()
-        version_dir = self.config.model_dir / name / str(entry.version)
-        try:
-            entry.manifest = read_manifest(version_dir)
-            verify_files(entry.manifest, version_dir)
-            loaded = self._load_files(entry.manifest, version_dir)
-            entry.providers = loaded.runner.providers
-            self._check_gpu(entry.providers)
-            if self.config.warmup:
-                item = loaded.preprocessor.warmup_item()
-                loaded.runner.run([item])
-                if self.config.batch_autotune:
-                    entry.batching = tune_batch_size(
-                        loaded.runner.run, item, self.config.max_batch_size
-                    )
-        except Exception as exc:  # a broken model must not stop the others
-            log.error("model %s/%s failed to load: %s", name, entry.version, exc)
-            self._fail(entry, _reason(exc))
-            return entry
-        entry.loaded, entry.state, entry.reason = loaded, ModelState.READY, None
-        entry.load_seconds = time.perf_counter() - started
-        log.info(
-            "model %s/%s ready on %s in %.2f s (batches of up to %d)",
-            name, entry.version, ",".join(entry.providers), entry.load_seconds,
-            self.max_batch_size(entry),
-        )  # fmt: skip
-        self._notify(entry)
-        return entry
+        model = self.get(name)
+        if model.state is ModelState.LOADING:
+            model.load(self._session_config())
+        return model
 
-    def max_batch_size(self, entry: ModelEntry) -> int:
-        """The batch limit of ``entry``: the autotuned one, else the configured one."""
-        return entry.batching.max_batch_size if entry.batching else self.config.max_batch_size
-
-    def _load_files(self, manifest: Manifest, version_dir: Path) -> LoadedModel:
-        preprocessor = Preprocessor(manifest, version_dir, self.config.max_image_pixels)
-        session = create_session(version_dir / MODEL_FILE, self._session)
-        runner = ModelRunner(manifest, session, preprocessor.pad_values())
-        cuda_asked = self._session.providers == "auto" and CUDA in requested_providers("auto")
-        if cuda_asked and CUDA not in runner.providers:
-            # ORT could not load its CUDA provider (it logs why, once per session): the process
-            # cannot use the GPU, so later models ask for the CPU alone instead of logging again.
-            log.warning("CUDA is unavailable to ONNX Runtime; serving on the CPU")
-            self._session = dataclasses.replace(self._session, providers="cpu")
-        return LoadedModel(manifest, preprocessor, runner)
-
-    def _check_gpu(self, providers: list[str]) -> None:
-        needs_gpu = self.config.require_gpu or self.config.session.providers == "cuda"
-        if needs_gpu and CUDA not in providers:
-            raise RuntimeError(
-                f"a GPU is required but ONNX Runtime runs on {providers}; check the CUDA/cuDNN "
-                "libraries and the GPU, or unset MMS_REQUIRE_GPU"
-            )
-
-    def _fail(self, entry: ModelEntry, reason: str) -> None:
-        entry.state, entry.reason, entry.loaded = ModelState.FAILED, reason, None
-        self._notify(entry)
-
-    def _notify(self, entry: ModelEntry) -> None:
-        self._observer.model_state(
-            entry.name, entry.version or 0, entry.state.value, entry.providers
-        )
+    def _session_config(self) -> SessionConfig:
+        """The session options, ``auto`` resolved by one quiet probe for the whole process."""
+        if self._session is None:
+            self._session = SessionConfig.from_settings(self.settings).resolved()
+        return self._session
 
 
 def _versions(model_dir: Path) -> list[int]:
     return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
-        )
-        return f"ValidationError: {MANIFEST_FILE} is invalid: {problems}"[:500]
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else 'no detail'}"[:500]

@@ -1,13 +1,14 @@
-"""One ONNX Runtime session per model: provider choice, batch collation and splitting.
+"""One ONNX Runtime session per model: session options, batch collation and splitting.
 
-Items are ``dict[input name -> array without the batch axis]``. A batch is collated by stacking;
-sequence inputs of different lengths are padded to the longest item of that batch. Results are
-split back into one ``dict[output name -> array]`` per item, after checking that every output
-has exactly one row per item.
+Per-item inputs are ``dict[input name -> array without the batch axis]``. A batch is collated by
+stacking; sequence inputs of different lengths are padded to the longest item of that batch.
+Results are split back into one ``dict[output name -> array]`` per item, after checking that
+every output has exactly one row per item.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 import onnxruntime as ort
 
 from service.errors import InferenceError, InvalidInputError
+from service.inference.providers import requested_providers, resolve_mode
 from service.manifest import Manifest
 
 if TYPE_CHECKING:
@@ -24,11 +26,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Item = dict[str, np.ndarray]
+Inputs = dict[str, np.ndarray]
 Outputs = dict[str, np.ndarray]
 
-CPU = "CPUExecutionProvider"
-CUDA = "CUDAExecutionProvider"
 _GRAPH_LEVELS = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
     "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -43,13 +43,13 @@ _NUMPY_DTYPES: dict[str, np.dtype[Any]] = {
 
 @dataclass(frozen=True)
 class SessionConfig:
-    """How sessions are created (see ``Settings`` for each field)."""
+    """How sessions are created (see ``Settings`` for each field; no defaults of its own)."""
 
-    providers: str = "auto"
-    intra_op_threads: int = 0
-    inter_op_threads: int = 0
-    graph_optimization: str = "all"
-    spinning: bool = False
+    providers: str  # auto | cpu | cuda
+    intra_op_threads: int
+    inter_op_threads: int
+    graph_optimization: str
+    spinning: bool
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SessionConfig:
@@ -62,22 +62,16 @@ class SessionConfig:
             spinning=settings.ort_spinning,
         )
 
-
-def requested_providers(mode: str) -> list[str]:
-    """Providers to ask ORT for, CUDA first unless ``mode`` is ``cpu``.
-
-    ORT silently drops CUDA when its libraries or the GPU are missing, so callers must read
-    ``session.get_providers()`` to learn what is really in use.
-    """
-    if mode == "cpu":
-        return [CPU]
-    if mode == "cuda" or CUDA in ort.get_available_providers():
-        return [CUDA, CPU]
-    return [CPU]
+    def resolved(self) -> SessionConfig:
+        """This config with ``auto`` replaced by what works here (one quiet probe, one log line)."""
+        return dataclasses.replace(self, providers=resolve_mode(self.providers))
 
 
 def create_session(model_path: Path, config: SessionConfig) -> ort.InferenceSession:
-    """Create an ``InferenceSession`` with the configured threads, optimisation and providers."""
+    """Create an ``InferenceSession`` with the configured threads, optimisation and providers.
+
+    Pass a ``resolved()`` config: ``auto`` asks for the CPU alone here.
+    """
     options = ort.SessionOptions()
     options.intra_op_num_threads = config.intra_op_threads
     options.inter_op_num_threads = config.inter_op_threads
@@ -108,7 +102,7 @@ class ModelRunner:
         self._output_names = [o.name for o in manifest.outputs]
         _check_io(manifest, session)
 
-    def check_item(self, item: Item) -> None:
+    def check_item(self, item: Inputs) -> None:
         """Raise ``InvalidInputError`` unless every input is there with its dtype and shape."""
         expected = {i.name for i in self.manifest.inputs}
         if set(item) != expected:
@@ -118,7 +112,7 @@ class ModelRunner:
         for spec in self.manifest.inputs:
             _check_array(spec.name, item[spec.name], _NUMPY_DTYPES[spec.dtype], spec.shape[1:])
 
-    def run(self, items: list[Item]) -> list[Outputs]:
+    def run(self, items: list[Inputs]) -> list[Outputs]:
         """Run ``items`` as one batch; returns one output dict per item, in order."""
         feeds = {spec.name: self._collate(spec.name, items) for spec in self.manifest.inputs}
         arrays = self.session.run(self._output_names, feeds)
@@ -133,7 +127,7 @@ class ModelRunner:
                 result[name] = row
         return results
 
-    def _collate(self, name: str, items: list[Item]) -> np.ndarray:
+    def _collate(self, name: str, items: list[Inputs]) -> np.ndarray:
         arrays = [item[name] for item in items]
         shape = tuple(max(dims) for dims in zip(*(a.shape for a in arrays), strict=True))
         if all(a.shape == shape for a in arrays):

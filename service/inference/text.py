@@ -1,7 +1,8 @@
 """Tokenisation with the ``tokenizer.json`` shipped beside a model (Hugging Face ``tokenizers``).
 
 Items are tokenised one by one, truncated to the manifest's ``max_length`` and NOT padded: the
-session pads each batch to its longest item.
+session pads each batch to its longest item. Every text the service reads passes ``encode``, so the
+text limits (not blank, at most ``max_text_chars`` characters) are checked here and nowhere else.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from service.manifest import TextInput
 class TextEncoder:
     """Turns a string into the token arrays a model's text inputs take (1-D int64 each)."""
 
-    def __init__(self, spec: TextInput, version_dir: Path) -> None:
+    def __init__(self, spec: TextInput, version_dir: Path, max_chars: int) -> None:
         self.spec = spec
+        self.max_chars = max_chars
         self._tokenizer = Tokenizer.from_file(str(version_dir / spec.tokenizer))
         self.pad_id = _pad_id(self._tokenizer)  # read before padding is switched off
         self._tokenizer.no_padding()
@@ -29,6 +31,11 @@ class TextEncoder:
         """Token ids, attention mask and token type ids keyed by role (``text``, ...)."""
         if not text.strip():
             raise InvalidInputError("a text is empty; send at least one non-space character")
+        if len(text) > self.max_chars:
+            raise InvalidInputError(
+                f"a text has {len(text)} characters; the limit is {self.max_chars}",
+                limit=self.max_chars,
+            )
         encoding = self._tokenizer.encode(text.lower() if self.spec.lowercase else text)
         return {
             "text": np.asarray(encoding.ids, dtype=np.int64),

@@ -35,8 +35,8 @@ def test_implements_every_observer_method_with_the_same_signature() -> None:
 
 def test_requests_latency_and_in_flight() -> None:
     metrics = ServiceMetrics()
-    metrics.request_started("/v1/classify")
-    metrics.request_started("/v1/classify")
+    metrics.request_started()
+    metrics.request_started()
     assert _samples(metrics)[("mms_requests_in_flight", ())] == 2
     metrics.request_finished("/v1/classify", "vision", 200, 0.012)
     metrics.request_finished("/v1/classify", None, 404, 0.001)

@@ -37,7 +37,8 @@ def test_session_options_come_from_settings_in_one_place(monkeypatch: pytest.Mon
     monkeypatch.setenv("MMS_ORT_SPINNING", "1")
     monkeypatch.setenv("MMS_INTRA_OP_THREADS", "2")
     config = SessionConfig.from_settings(Settings(providers="cpu"))
-    assert config == SessionConfig(providers="cpu", intra_op_threads=2, spinning=True)
+    assert config == SessionConfig(providers="cpu", intra_op_threads=2, inter_op_threads=0,
+                                   graph_optimization="all", spinning=True)  # fmt: skip
 
 
 def test_batch_concurrency_defaults_to_two_per_core(monkeypatch: pytest.MonkeyPatch) -> None:

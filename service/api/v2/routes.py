@@ -10,25 +10,25 @@ multi-task model is one output tensor; the request's ``outputs`` selects heads.
 
 from __future__ import annotations
 
-import asyncio
+from enum import Enum
 from importlib import metadata
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from service.api import v2_codec
-from service.api.deps import EngineDep, mark_model
+from service.api.deps import EngineDep
 from service.api.errors import request_id_of
-from service.api.v2_errors import V2Route
-from service.api.v2_infer import (
+from service.api.v2 import codec
+from service.api.v2.errors import V2Route
+from service.api.v2.infer import (
     OutputPlan,
     decode_request,
     encode_response,
     plan_outputs,
     to_items,
 )
-from service.api.v2_schemas import (
+from service.api.v2.schemas import (
     ErrorResponse,
     InferRequest,
     InferResponse,
@@ -39,14 +39,17 @@ from service.api.v2_schemas import (
     ServerReady,
     TensorMetadata,
 )
-from service.errors import ModelNotFoundError, UnsupportedMediaError
+from service.errors import UnsupportedMediaError
 from service.inference.engine import Engine
-from service.inference.registry import LoadedModel, ModelEntry, ModelState
-from service.inference.session import Item
+from service.inference.served import ServedModel
+from service.inference.session import Inputs
 from service.manifest import Dim, Manifest
-from service.settings import Settings
+from service.tasks import infer as run_infer
 
-router = APIRouter(prefix="/v2", tags=["v2 (Open Inference Protocol)"], route_class=V2Route)
+TAGS: list[str | Enum] = ["v2 (Open Inference Protocol)"]
+# Health probes stay open (no API key), like /health; every other /v2 route is a V2Route.
+health_router = APIRouter(prefix="/v2/health", tags=TAGS)
+router = APIRouter(prefix="/v2", tags=TAGS, route_class=V2Route)
 
 PLATFORM = "onnxruntime_onnx"  # what Triton reports for ONNX models
 EXTENSIONS = ["binary_tensor_data", "classification", "model_configuration"]
@@ -54,7 +57,7 @@ HEADER_LENGTH = "inference-header-content-length"
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 404, 413, 415, 429, 503, 504)
 }
-_DATATYPES = v2_codec.MANIFEST_DATATYPES
+_DATATYPES = codec.MANIFEST_DATATYPES
 
 
 def _version_string() -> str:
@@ -70,34 +73,17 @@ async def server_metadata() -> ServerMetadata:
     return ServerMetadata(name="mapping-serve", version=_version_string(), extensions=EXTENSIONS)
 
 
-@router.get("/health/live", response_model=ServerLive)
+@health_router.get("/live", response_model=ServerLive)
 async def server_live() -> ServerLive:
     """Liveness: 200 while the process serves HTTP."""
     return ServerLive(live=True)
 
 
-@router.get("/health/ready", response_model=ServerReady, responses={503: {"model": ServerReady}})
+@health_router.get("/ready", response_model=ServerReady, responses={503: {"model": ServerReady}})
 async def server_ready(engine: EngineDep) -> JSONResponse:
     """Readiness: 200 when every model is loaded and warmed, else 503."""
     ready = engine.ready
     return JSONResponse(ServerReady(ready=ready).model_dump(), 200 if ready else 503)
-
-
-def _entry(engine: Engine, request: Request, name: str, version: str | None) -> ModelEntry:
-    """The registry entry of ``name``; ``version``, when given, must be the one served."""
-    entry = engine.registry.get(name)
-    mark_model(request, name)
-    if version is not None and version != str(entry.version):
-        raise ModelNotFoundError(
-            f"model {name!r} has no version {version!r} loaded; it serves version {entry.version}",
-            model=name,
-        )
-    return entry
-
-
-def _model(engine: Engine, request: Request, name: str, version: str | None) -> LoadedModel:
-    _entry(engine, request, name, version)
-    return engine.model(name)
 
 
 def _dims(shape: list[Dim]) -> list[int]:
@@ -116,38 +102,33 @@ def model_metadata(manifest: Manifest) -> ModelMetadata:
 
 
 @router.get("/models/{name}", response_model=ModelMetadata, responses=_ERRORS)
-async def get_model_metadata(name: str, request: Request, engine: EngineDep) -> ModelMetadata:
+async def get_model_metadata(name: str, engine: EngineDep) -> ModelMetadata:
     """Model metadata: inputs and outputs (one per head) with datatypes and shapes."""
-    return model_metadata(_model(engine, request, name, None).manifest)
+    return model_metadata(engine.resolve(name).manifest)
 
 
 @router.get("/models/{name}/versions/{version}", response_model=ModelMetadata, responses=_ERRORS)
-async def get_model_version_metadata(
-    name: str, version: str, request: Request, engine: EngineDep
-) -> ModelMetadata:
+async def get_model_version_metadata(name: str, version: str, engine: EngineDep) -> ModelMetadata:
     """Model metadata of one version (only the served version exists)."""
-    return model_metadata(_model(engine, request, name, version).manifest)
+    return model_metadata(engine.resolve(name, version).manifest)
 
 
-def _ready_response(engine: Engine, entry: ModelEntry) -> JSONResponse:
-    ready = entry.state is ModelState.READY and entry.name in engine.batchers
-    body = ModelReady(name=entry.name, ready=ready).model_dump()
-    return JSONResponse(body, 200 if ready else 503)
+def _ready_response(model: ServedModel) -> JSONResponse:
+    body = ModelReady(name=model.name, ready=model.ready).model_dump()
+    return JSONResponse(body, 200 if model.ready else 503)
 
 
 @router.get("/models/{name}/ready", response_model=ModelReady, responses=_ERRORS)
-async def get_model_ready(name: str, request: Request, engine: EngineDep) -> JSONResponse:
+async def get_model_ready(name: str, engine: EngineDep) -> JSONResponse:
     """Model readiness: 200 when the model serves requests, else 503."""
-    return _ready_response(engine, _entry(engine, request, name, None))
+    return _ready_response(engine.get(name))
 
 
 @router.get("/models/{name}/versions/{version}/ready", response_model=ModelReady,
             responses=_ERRORS)  # fmt: skip
-async def get_model_version_ready(
-    name: str, version: str, request: Request, engine: EngineDep
-) -> JSONResponse:
+async def get_model_version_ready(name: str, version: str, engine: EngineDep) -> JSONResponse:
     """Readiness of one version of a model."""
-    return _ready_response(engine, _entry(engine, request, name, version))
+    return _ready_response(engine.get(name, version))
 
 
 def model_config(manifest: Manifest, max_batch_size: int, max_delay_ms: float) -> dict[str, Any]:
@@ -166,9 +147,9 @@ def model_config(manifest: Manifest, max_batch_size: int, max_delay_ms: float) -
 
 
 @router.get("/models/{name}/config", responses=_ERRORS)
-async def get_model_config(name: str, request: Request, engine: EngineDep) -> dict[str, Any]:
+async def get_model_config(name: str, engine: EngineDep) -> dict[str, Any]:
     """Model configuration (Triton's extension): batching limits and tensor dims."""
-    manifest = _model(engine, request, name, None).manifest
+    manifest = engine.resolve(name).manifest
     settings = engine.settings
     return model_config(manifest, settings.max_items, settings.max_delay_ms)
 
@@ -199,17 +180,15 @@ _INFER_DOC: dict[str, Any] = {
 
 
 async def _infer(engine: Engine, request: Request, name: str, version: str | None) -> Response:
-    model = _model(engine, request, name, version)
     if request.headers.get("content-encoding", "identity") != "identity":
         raise UnsupportedMediaError("compressed request bodies are not supported; send identity")
-    header, tail = v2_codec.split_body(await request.body(), request.headers.get(HEADER_LENGTH))
-    with engine.preparing(name):  # the batcher may wait for these items
-        parsed, plans, items = await asyncio.to_thread(
-            _decode, model, header, tail, engine.settings
-        )
-    results = await engine.infer(name, items)
-    request_id = parsed.id if parsed.id is not None else request_id_of(request) or ""
-    body, header_length = encode_response(model, request_id, plans, results)
+    header, tail = codec.split_body(await request.body(), request.headers.get(HEADER_LENGTH))
+    max_items = engine.settings.max_items
+    done = await run_infer(engine, name, version,
+                           lambda model: _decode(model, header, tail, max_items))  # fmt: skip
+    parsed, plans = done.plan
+    request_id = parsed.id if parsed.id is not None else request_id_of(request.scope) or ""
+    body, header_length = encode_response(done.model, request_id, plans, done.outputs)
     if header_length is None:
         return Response(body, media_type="application/json")
     headers = {"Inference-Header-Content-Length": str(header_length)}
@@ -217,12 +196,12 @@ async def _infer(engine: Engine, request: Request, name: str, version: str | Non
 
 
 def _decode(
-    model: LoadedModel, header: bytes, tail: bytes, settings: Settings
-) -> tuple[InferRequest, list[OutputPlan], list[Item]]:
+    model: ServedModel, header: bytes, tail: bytes, max_items: int
+) -> tuple[tuple[InferRequest, list[OutputPlan]], list[Inputs]]:
     """Parse, plan the outputs, and build the items (decoding images): run in a worker thread."""
     parsed, tensors = decode_request(header, tail)
     plans = plan_outputs(model.manifest, parsed)  # a bad output name fails before any work
-    return parsed, plans, to_items(model, tensors, settings)
+    return (parsed, plans), to_items(model, tensors, max_items)
 
 
 @router.post("/models/{name}/infer", **_INFER_DOC)

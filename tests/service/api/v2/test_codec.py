@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from tritonclient.utils import deserialize_bytes_tensor, serialize_byte_tensor
 
-from service.api import v2_codec
-from service.api.v2_infer import classify, decode_request
+from service.api.v2 import codec as v2_codec
+from service.api.v2.infer import classify, decode_request
 from service.errors import InvalidInputError, MalformedRequestError
 
 

@@ -70,7 +70,7 @@ def test_resize_none_squashes_to_size() -> None:
 def test_tokenizer_truncates_lowercases_and_fills_companions(tmp_path: Path) -> None:
     write_tokenizer(tmp_path / "tokenizer.json")
     spec = TextInput(name="input_ids", shape=["batch", "sequence"], max_length=4, lowercase=True)
-    encoder = TextEncoder(spec, tmp_path)
+    encoder = TextEncoder(spec, tmp_path, max_chars=40)
     short = encoder.encode("GOOD")
     assert short["text"].tolist()[0] == 2 and short["text"].tolist()[-1] == 3  # [CLS] .. [SEP]
     assert short["text"][1] != 1  # "GOOD" is known once lowercased, not [UNK]
@@ -79,3 +79,5 @@ def test_tokenizer_truncates_lowercases_and_fills_companions(tmp_path: Path) -> 
     assert long["token_type_ids"].tolist() == [0, 0, 0, 0] and encoder.pad_id == 0
     with pytest.raises(InvalidInputError):
         encoder.encode("   ")
+    with pytest.raises(InvalidInputError, match="limit is 40"):
+        encoder.encode("good " * 9)

@@ -107,7 +107,7 @@ def test_unexpected_errors_are_a_generic_500_without_details(
         async def explode(*args: Any, **kwargs: Any) -> Any:
             raise RuntimeError("secret internals")
 
-        monkeypatch.setattr(engine, "run", explode)
+        monkeypatch.setattr(engine.resolve("text"), "run", explode)
         response = client.post("/v1/sentiment", json={"items": [{"text": "good"}]})
     assert response.status_code == 500
     error = response.json()["error"]

@@ -139,6 +139,8 @@ def test_rank_upload_images_against_a_text_query(client: TestClient) -> None:
     assert response.status_code == 200, response.text
     as_json = client.post("/v1/rank", json={
         "query": {"type": "text", "text": "a cat"},
-        "candidates": [{"type": "image", "image": b64(RED)}, {"type": "image", "image": b64(BLUE)}],
+        "candidates": [{"type": "image", "image": b64(RED), "id": "red.png"},
+                       {"type": "image", "image": b64(BLUE), "id": "blue.png"}],
     })  # fmt: skip
     assert response.json() == as_json.json()
+    assert {r["id"] for r in response.json()["results"]} == {"red.png", "blue.png"}

@@ -145,7 +145,7 @@ def test_bytes_image_is_decoded_as_the_manifest_says(client: TestClient, repo: P
 def _encoded(repo: Path, texts: list[str]) -> dict[str, np.ndarray]:
     spec = read_manifest(repo / "text" / "1").input("text")
     assert isinstance(spec, TextInput)
-    encoder = TextEncoder(spec, repo / "text" / "1")
+    encoder = TextEncoder(spec, repo / "text" / "1", max_chars=10_000)
     rows = [encoder.encode(t) for t in texts]
     width = max(len(r["text"]) for r in rows)
     feeds = {}
@@ -276,7 +276,7 @@ def test_concurrent_v2_requests_share_one_batch(repo: Path) -> None:
             calls = [client.post("/v2/models/vision/infer", json=body) for _ in range(4)]
             responses = await asyncio.gather(*calls)
         assert all(r.status_code == 200 for r in responses)
-        return int(app.state.engine.batchers["vision"].stats.largest_batch)
+        return int(app.state.engine.resolve("vision").stats.largest_batch)
 
     with TestClient(app) as test_client:
         largest = test_client.portal.call(scenario, app)

@@ -1,4 +1,4 @@
-"""The registry without HTTP: discovery, checksum and file checks, providers, GPU policy."""
+"""The registry and its served models without HTTP: discovery, checks, providers, GPU policy."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from service.errors import ModelNotFoundError, NotReadyError
-from service.inference.registry import ModelState, Registry, RegistryConfig
+from service.inference.registry import Registry
+from service.inference.served import ModelState
 from service.inference.session import SessionConfig
 from service.manifest import MANIFEST_FILE
+from service.settings import Settings
 
 
 def _copy(repo: Path, tmp_path: Path, *names: str) -> Path:
@@ -22,23 +24,22 @@ def _copy(repo: Path, tmp_path: Path, *names: str) -> Path:
     return root
 
 
-def _load_all(root: Path, **config: object) -> Registry:
-    registry = Registry(RegistryConfig(model_dir=root, session=SessionConfig(providers="cpu"),
-                                       **config))  # type: ignore[arg-type]  # fmt: skip
-    for entry in registry.discover():
-        registry.load(entry.name)
+def _load_all(root: Path, **settings: object) -> Registry:
+    registry = Registry(Settings(model_dir=root, providers="cpu", **settings))  # type: ignore[arg-type]
+    for model in registry.discover():
+        registry.load(model.name)
     return registry
 
 
 def test_loads_every_model_and_reports_the_cpu_provider(model_repo: Path) -> None:
     registry = _load_all(model_repo)
-    assert [e.name for e in registry.entries()] == ["fusion", "text", "vision"]
+    assert [m.name for m in registry.models()] == ["fusion", "text", "vision"]
     assert registry.all_ready
-    for entry in registry.entries():
-        assert entry.state is ModelState.READY and entry.reason is None
-        assert entry.providers == ["CPUExecutionProvider"]
-        assert entry.load_seconds is not None and entry.load_seconds > 0
-    assert [e.name for e, _ in registry.space("semantic")] == ["text", "vision"]
+    for model in registry.models():
+        assert model.state is ModelState.READY and model.reason is None
+        assert model.providers == ["CPUExecutionProvider"]
+        assert model.load_seconds is not None and model.load_seconds > 0
+    assert [m.name for m, _ in registry.space("semantic")] == ["text", "vision"]
 
 
 def test_a_wrong_checksum_fails_that_model_only(model_repo: Path, tmp_path: Path) -> None:
@@ -53,7 +54,7 @@ def test_a_wrong_checksum_fails_that_model_only(model_repo: Path, tmp_path: Path
     assert registry.get("text").state is ModelState.READY
     assert not registry.all_ready
     with pytest.raises(NotReadyError, match="failed"):
-        registry.ready("vision")
+        registry.resolve("vision")
 
 
 def test_missing_tokenizer_and_bad_manifest_fail_clearly(model_repo: Path, tmp_path: Path) -> None:
@@ -70,53 +71,65 @@ def test_the_highest_version_serves(model_repo: Path, tmp_path: Path) -> None:
     root = _copy(model_repo, tmp_path, "vision")
     (root / "vision" / "7").mkdir()  # an empty, higher version: served, so it fails loudly
     registry = _load_all(root)
-    entry = registry.get("vision")
-    assert entry.versions == [1, 7] and entry.version == 7
-    assert entry.state is ModelState.FAILED and "7" in (entry.reason or "")
+    model = registry.get("vision")
+    assert model.versions == [1, 7] and model.version == 7
+    assert model.state is ModelState.FAILED and "7" in (model.reason or "")
 
 
 def test_require_gpu_fails_readiness_instead_of_running_on_cpu(model_repo: Path) -> None:
     registry = _load_all(model_repo, require_gpu=True)
-    for entry in registry.entries():
-        assert entry.state is ModelState.FAILED
-        assert "GPU is required" in (entry.reason or "")
-        assert entry.providers == ["CPUExecutionProvider"]
+    for model in registry.models():
+        assert model.state is ModelState.FAILED
+        assert "GPU is required" in (model.reason or "")
+        assert model.providers == ["CPUExecutionProvider"]
 
 
 def test_selected_names_and_unknown_names(model_repo: Path) -> None:
-    registry = _load_all(model_repo, names=("text", "nope"))
-    assert [e.name for e in registry.entries()] == ["nope", "text"]
+    registry = _load_all(model_repo, models=["text", "nope"])
+    assert [m.name for m in registry.models()] == ["nope", "text"]
     assert registry.get("nope").state is ModelState.FAILED
     with pytest.raises(ModelNotFoundError):
         registry.get("vision")
 
 
 def test_runner_pads_texts_per_batch_without_changing_results(model_repo: Path) -> None:
-    registry = _load_all(model_repo, names=("text",))
-    model = registry.ready("text")
+    registry = _load_all(model_repo, models=["text"])
+    model = registry.get("text")
     short, long = (model.preprocessor.prepare(text=t) for t in ("good", "a very good great film"))
-    alone = model.runner.run([short])[0]["embedding"]
-    batched = model.runner.run([long, short])
+    run = model.runner.run
+    alone = run([short])[0]["embedding"]
+    batched = run([long, short])
     assert np.allclose(batched[1]["embedding"], alone, atol=1e-5)
     assert not np.allclose(batched[0]["embedding"], alone, atol=1e-3)
 
 
-def test_after_one_cuda_miss_the_other_models_ask_for_the_cpu_only(
-    model_repo: Path, monkeypatch: pytest.MonkeyPatch
+def test_auto_probes_cuda_once_and_every_model_asks_for_what_works(
+    model_repo: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import service.inference.registry as module
+    import service.inference.providers as providers
+    import service.inference.served as served
 
+    probes: list[int] = []
     asked: list[str] = []
-    real = module.create_session
+    real = served.create_session
+
+    def cuda_usable() -> bool:
+        probes.append(1)
+        return False  # as if CUDA failed to load
 
     def create_session(path: Path, config: SessionConfig) -> object:
         asked.append(config.providers)
-        return real(path, SessionConfig(providers="cpu"))  # as if CUDA failed to load
+        return real(path, config)
 
-    monkeypatch.setattr(module, "create_session", create_session)
-    monkeypatch.setattr(module, "requested_providers", lambda mode: ["CUDAExecutionProvider"])
-    registry = Registry(RegistryConfig(model_dir=model_repo, session=SessionConfig("auto")))
-    for entry in registry.discover():
-        registry.load(entry.name)
-    assert registry.all_ready
-    assert asked == ["auto", "cpu", "cpu"]  # one CUDA attempt (and one ORT error log), not three
+    monkeypatch.setattr(providers, "cuda_usable", cuda_usable)
+    monkeypatch.setattr(served, "create_session", create_session)
+    registry = Registry(Settings(model_dir=model_repo, providers="auto"))
+    with caplog.at_level("INFO", logger="service.inference.providers"):
+        for model in registry.discover():
+            registry.load(model.name)
+    assert all(m.state is ModelState.READY for m in registry.models())
+    assert probes == [1]  # one CUDA attempt (and no ORT error log), not one per model
+    assert asked == ["cpu", "cpu", "cpu"]
+    assert [r.message for r in caplog.records].count(
+        "no usable GPU for ONNX Runtime (no device or no CUDA libraries): the CPU serves"
+    ) == 1

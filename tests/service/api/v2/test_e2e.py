@@ -16,7 +16,7 @@ from service.app import create_app
 from service.inference.images import decode_image, image_tensor
 from service.manifest import ImageInput, read_manifest
 from service.settings import Settings
-from tests.service.v2_server import serve_in_thread
+from tests.service.api.v2.server import serve_in_thread
 
 pytestmark = pytest.mark.e2e
 

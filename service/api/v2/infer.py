@@ -18,15 +18,15 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from service.api import v2_codec
 from service.api.inputs import decode_base64
-from service.api.v2_schemas import InferRequest, RequestOutput
+from service.api.v2 import codec
+from service.api.v2.schemas import InferRequest, RequestOutput
 from service.errors import InvalidInputError, MalformedRequestError
 from service.inference.images import decode_image, image_tensor
-from service.inference.registry import LoadedModel
-from service.inference.session import Item, Outputs
+from service.inference.served import ServedModel
+from service.inference.session import Inputs, Outputs
 from service.manifest import ImageInput, Manifest
-from service.settings import Settings
+from service.tasks.inputs import check_count
 
 __all__ = ["OutputPlan", "decode_request", "encode_response", "plan_outputs", "to_items"]
 
@@ -53,11 +53,11 @@ def decode_request(header: bytes, tail: bytes) -> tuple[InferRequest, dict[str, 
             if len(raw) != size:
                 raise InvalidInputError(f"input {spec.name!r}: the binary data is truncated")
             offset += size
-            tensors[spec.name] = v2_codec.from_binary(spec.name, spec.datatype, spec.shape, raw)
+            tensors[spec.name] = codec.from_binary(spec.name, spec.datatype, spec.shape, raw)
         elif spec.data is None:
             raise InvalidInputError(f"input {spec.name!r} has neither data nor binary_data_size")
         else:
-            tensors[spec.name] = v2_codec.from_json(spec.name, spec.datatype, spec.shape, spec.data)
+            tensors[spec.name] = codec.from_json(spec.name, spec.datatype, spec.shape, spec.data)
     if offset != len(tail):
         raise InvalidInputError(f"{len(tail) - offset} bytes of binary data belong to no input")
     return request, tensors
@@ -71,14 +71,15 @@ def _validation_error(exc: ValidationError) -> InvalidInputError | MalformedRequ
     return InvalidInputError(f"{where}: {first['msg']}" if where else str(first["msg"]))
 
 
-def to_items(model: LoadedModel, tensors: dict[str, np.ndarray], settings: Settings) -> list[Item]:
+def to_items(model: ServedModel, tensors: dict[str, np.ndarray], max_items: int) -> list[Inputs]:
     """Split the request's tensors into one item per batch row (decoding BYTES inputs).
 
     CPU-heavy when images are decoded: call it from a worker thread.
     """
     manifest = model.manifest
     _check_names(manifest, tensors)
-    batch = _batch_size(tensors, settings.max_items)
+    batch = _batch_size(tensors)
+    check_count(batch, max_items)
     columns: dict[str, list[np.ndarray]] = {}
     for spec in manifest.inputs:
         if spec.name in columns:
@@ -90,7 +91,7 @@ def to_items(model: LoadedModel, tensors: dict[str, np.ndarray], settings: Setti
             assert isinstance(spec, ImageInput)
             columns[spec.name] = [_image_row(spec, v, model) for v in _elements(spec.name, tensor)]
         elif tensor.dtype == np.object_ and spec.role == "text":
-            texts = [_text(spec.name, v, settings) for v in _elements(spec.name, tensor)]
+            texts = [_text(spec.name, v) for v in _elements(spec.name, tensor)]
             columns.update(_tokenised(model, spec.name, tensors, texts))
         else:
             columns[spec.name] = list(_typed(spec.name, spec.dtype, spec.role, tensor))
@@ -111,21 +112,18 @@ def _missing(manifest: Manifest, name: str) -> str:
     return f"input {name!r} of model {manifest.name!r} is missing"
 
 
-def _batch_size(tensors: dict[str, np.ndarray], max_items: int) -> int:
+def _batch_size(tensors: dict[str, np.ndarray]) -> int:
     sizes = {name: (t.shape[0] if t.ndim else -1) for name, t in tensors.items()}
     if len(set(sizes.values())) != 1 or min(sizes.values()) < 1:
         raise InvalidInputError(
             f"every input needs the same batch size (first dimension) >= 1; got {sizes}"
         )
-    batch = next(iter(sizes.values()))
-    if batch > max_items:
-        raise InvalidInputError(f"the batch has {batch} items; the limit is {max_items}")
-    return batch
+    return next(iter(sizes.values()))
 
 
 def _typed(name: str, dtype: str, role: str, tensor: np.ndarray) -> np.ndarray:
-    want = v2_codec.MANIFEST_DATATYPES[dtype]
-    got = v2_codec.datatype_of(tensor)
+    want = codec.MANIFEST_DATATYPES[dtype]
+    got = codec.datatype_of(tensor)
     if got != want:
         extra = _BYTES_ALTERNATIVE.get(role, "")
         raise InvalidInputError(f"input {name!r} must be {want}{extra}, got {got}")
@@ -141,7 +139,7 @@ def _elements(name: str, tensor: np.ndarray) -> list[Any]:
     return list(tensor.reshape(-1))
 
 
-def _image_row(spec: ImageInput, value: Any, model: LoadedModel) -> np.ndarray:
+def _image_row(spec: ImageInput, value: Any, model: ServedModel) -> np.ndarray:
     """One image tensor from encoded bytes (binary) or base64 / a data URI (JSON)."""
     data = value if isinstance(value, bytes) else decode_base64(value)
     picture = decode_image(data, model.preprocessor.max_image_pixels)
@@ -149,7 +147,7 @@ def _image_row(spec: ImageInput, value: Any, model: LoadedModel) -> np.ndarray:
 
 
 def _tokenised(
-    model: LoadedModel, name: str, tensors: dict[str, np.ndarray], texts: list[str]
+    model: ServedModel, name: str, tensors: dict[str, np.ndarray], texts: list[str]
 ) -> dict[str, list[np.ndarray]]:
     encoder = model.preprocessor.text
     assert encoder is not None  # a manifest with a text input always has one
@@ -166,17 +164,12 @@ def _tokenised(
     return columns
 
 
-def _text(name: str, value: Any, settings: Settings) -> str:
+def _text(name: str, value: Any) -> str:
+    """A BYTES element as a string (its limits are checked by the tokeniser)."""
     try:
-        text = value if isinstance(value, str) else bytes(value).decode("utf-8")
+        return value if isinstance(value, str) else bytes(value).decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInputError(f"input {name!r}: a BYTES text must be UTF-8") from None
-    if len(text) > settings.max_text_chars:
-        raise InvalidInputError(
-            f"input {name!r}: a text has {len(text)} characters; the limit is "
-            f"{settings.max_text_chars}"
-        )
-    return text
 
 
 def _check_text_rows(manifest: Manifest, columns: dict[str, list[np.ndarray]]) -> None:
@@ -238,7 +231,7 @@ def _class_entry(value: float, index: int, labels: list[str] | None) -> bytes:
 
 
 def encode_response(
-    model: LoadedModel, request_id: str, plans: list[OutputPlan], results: list[Outputs]
+    model: ServedModel, request_id: str, plans: list[OutputPlan], results: list[Outputs]
 ) -> tuple[bytes, int | None]:
     """The response body, and the JSON header length when binary tensors follow it."""
     outputs: list[dict[str, Any]] = []
@@ -249,14 +242,14 @@ def encode_response(
             labels = model.manifest.output(plan.name).labels
             array = classify(array, plan.classification, labels)
         entry: dict[str, Any] = {
-            "name": plan.name, "datatype": v2_codec.datatype_of(array), "shape": list(array.shape),
+            "name": plan.name, "datatype": codec.datatype_of(array), "shape": list(array.shape),
         }  # fmt: skip
         if plan.binary:
-            raw = v2_codec.to_binary(array)
+            raw = codec.to_binary(array)
             entry["parameters"] = {"binary_data_size": len(raw)}
             tail.append(raw)
         else:
-            entry["data"] = v2_codec.to_json_data(array)
+            entry["data"] = codec.to_json_data(array)
         outputs.append(entry)
     manifest = model.manifest
     body = {"model_name": manifest.name, "model_version": str(manifest.version),

@@ -51,13 +51,13 @@ async def test_concurrent_requests_form_batches_with_answers_matched_to_requests
         (await client.post("/v1/classify", json={"items": [{"image": image}]})).json()
         for image in images
     ]
-    batcher = app.state.engine.batchers["vision"]
-    before = batcher.stats.batches
+    stats = app.state.engine.resolve("vision").stats
+    before = stats.batches
     together = await _post_all(
         client, [("/v1/classify", {"items": [{"image": i}]}) for i in images]
     )
-    assert batcher.stats.largest_batch > 1
-    assert batcher.stats.batches - before < len(images)
+    assert stats.largest_batch > 1
+    assert stats.batches - before < len(images)
     for alone, batched in zip(one_by_one, together, strict=True):
         for head in ("animal", "color"):
             a = alone["results"][0]["heads"][head]["labels"]
@@ -76,13 +76,13 @@ async def test_texts_of_different_lengths_share_a_padded_batch_across_endpoints(
         (await client.post("/v1/embed", json={"inputs": [{"type": "text", "text": t}]})).json()
         for t in TEXTS
     ]
-    batcher = app.state.engine.batchers["text"]
-    before_batches, before_items = batcher.stats.batches, batcher.stats.items
+    stats = app.state.engine.resolve("text").stats
+    before_batches, before_items = stats.batches, stats.items
     embeds = [("/v1/embed", {"inputs": [{"type": "text", "text": t}]}) for t in TEXTS]
     sentiments = [("/v1/sentiment", {"items": [{"text": t}]}) for t in TEXTS]
     results = await _post_all(client, embeds + sentiments)
-    assert batcher.stats.items - before_items == 2 * len(TEXTS)
-    assert batcher.stats.batches - before_batches < 2 * len(TEXTS)
+    assert stats.items - before_items == 2 * len(TEXTS)
+    assert stats.batches - before_batches < 2 * len(TEXTS)
     for single, batched in zip(alone, results[: len(TEXTS)], strict=True):
         assert batched["embeddings"][0]["vector"] == pytest.approx(
             single["embeddings"][0]["vector"], abs=1e-5
@@ -104,15 +104,15 @@ async def test_shutdown_lets_queued_requests_finish(model_repo: Path) -> None:
             body = {"items": [{"text": "good"}]}
             # A request still "decoding" makes the batcher hold its batch for max_delay, so all
             # three are queued, none answered, when the shutdown starts (whatever the load).
-            with engine.preparing("text"):
+            text = engine.resolve("text")
+            with text.preparing():
                 pending = [asyncio.create_task(client.post("/v1/sentiment", json=body))
                            for _ in range(3)]  # fmt: skip
-                batcher = engine.batchers["text"]
                 for _ in range(400):  # until all three wait in the batcher
-                    if batcher.pending == 3:
+                    if text.pending == 3:
                         break
                     await asyncio.sleep(0.005)
-                assert batcher.pending == 3 and batcher.stats.items == 0
+                assert text.pending == 3 and text.stats.items == 0
         responses = await asyncio.gather(*pending)  # the lifespan has shut down by now
         assert [r.status_code for r in responses] == [200, 200, 200], responses[0].text
-        assert app.state.engine.batchers == {}
+        assert [m.stats for m in app.state.engine.models()] == [None] * 3  # batchers stopped

@@ -36,10 +36,15 @@ class Recorder:
         return [2 * i for i in items]
 
 
-def _batcher(run: object, **config: object) -> Batcher[int, int]:
-    values = {"max_batch_size": 4, "max_delay_s": 0.05, "max_queue_size": 16, "timeout_s": 5.0}
+def _config(**config: object) -> BatcherConfig:
+    values = {"max_batch_size": 4, "max_delay_s": 0.05, "max_queue_size": 16, "timeout_s": 5.0,
+              "retry_after_s": 1, "concurrency": 1}  # fmt: skip
     values.update(config)
-    return Batcher("m", run, BatcherConfig(**values))  # type: ignore[arg-type]
+    return BatcherConfig(**values)  # type: ignore[arg-type]
+
+
+def _batcher(run: object, **config: object) -> Batcher[int, int]:
+    return Batcher("m", run, _config(**config))  # type: ignore[arg-type]
 
 
 async def _started(batcher: Batcher[int, int]) -> Batcher[int, int]:
@@ -87,16 +92,11 @@ async def test_a_lone_item_runs_at_once_when_nothing_else_is_expected() -> None:
 
 async def test_the_batch_waits_for_expected_items_up_to_the_delay() -> None:
     run = Recorder()
-    decoding = [True]  # one more request is "being decoded"
-    batcher: Batcher[int, int] = Batcher(
-        "m", run, BatcherConfig(max_batch_size=4, max_delay_s=2.0, max_queue_size=16),
-        expecting=lambda: decoding[0],
-    )  # fmt: skip
-    batcher.start()
-    first = asyncio.ensure_future(batcher.submit(1))
-    await asyncio.sleep(0.05)
-    assert not first.done() and run.batches == []  # held for the expected item
-    decoding[0] = False
+    batcher = await _started(_batcher(run, max_delay_s=2.0))
+    with batcher.preparing():  # one more request is "being decoded"
+        first = asyncio.ensure_future(batcher.submit(1))
+        await asyncio.sleep(0.05)
+        assert not first.done() and run.batches == []  # held for the expected item
     assert await batcher.submit(2) == 4
     assert await first == 2
     await batcher.stop()

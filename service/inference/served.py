@@ -1,0 +1,282 @@
+"""One served model: its version directory loaded, verified, warmed and batched, in one object.
+
+A :class:`ServedModel` is everything the service knows about one model: its state (``loading`` ->
+``ready`` | ``failed`` with a reason), its manifest, preprocessor, ONNX Runtime runner, batch
+limit, batcher (with its stats) and the version it serves. The registry hands it out; requests
+call :meth:`ServedModel.run` (decode and tokenise off the event loop, then join the batch) or
+:meth:`ServedModel.infer` for items they prepared themselves inside :meth:`preparing`.
+
+Several versions at once (one object per ``(name, version)``) and hot reload build on this: the
+object already carries the version it serves and can be loaded and started on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from service.errors import NotReadyError
+from service.events import Observer
+from service.inference.autotune import BatchProfile, tune_batch_size
+from service.inference.batcher import Batcher, BatcherConfig, BatcherStats
+from service.inference.prepare import Preprocessor
+from service.inference.providers import CUDA
+from service.inference.session import (
+    Inputs,
+    ModelRunner,
+    Outputs,
+    SessionConfig,
+    create_session,
+)
+from service.manifest import MANIFEST_FILE, MODEL_FILE, Manifest, read_manifest, verify_files
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ModelBatcher = Batcher[Inputs, Outputs]
+
+
+class ModelState(str, Enum):
+    """Lifecycle of one model."""
+
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class ServedModel:
+    """One model of the repository and the version of it that serves.
+
+    Args:
+        name: the model's folder name.
+        versions: the version directories found (the highest serves).
+        settings: where every limit and option comes from.
+        observer: receives state changes and (through the batcher) batch events.
+    """
+
+    def __init__(
+        self, name: str, versions: Sequence[int], settings: Settings, observer: Observer
+    ) -> None:
+        self.name = name
+        self.versions = sorted(versions)
+        self.version: int | None = self.versions[-1] if self.versions else None
+        self.state = ModelState.LOADING
+        self.reason: str | None = None
+        self.providers: list[str] = []
+        self.load_seconds: float | None = None
+        self.profile: BatchProfile | None = None  # the batch limit and the timings behind it
+        self._settings = settings
+        self._observer = observer
+        self._manifest: Manifest | None = None
+        self._preprocessor: Preprocessor | None = None
+        self._runner: ModelRunner | None = None
+        self._batcher: ModelBatcher | None = None
+
+    # -- what it is --------------------------------------------------------------------------
+    @property
+    def manifest(self) -> Manifest:
+        """The manifest of a model that serves (what ``Registry.resolve`` returns)."""
+        if self._manifest is None:
+            raise self.not_ready()
+        return self._manifest
+
+    @property
+    def manifest_or_none(self) -> Manifest | None:
+        """The manifest when it could be read (also for failed models), else None."""
+        return self._manifest
+
+    @property
+    def preprocessor(self) -> Preprocessor:
+        """Decoding and tokenisation as the manifest says (ready models only)."""
+        if self._preprocessor is None:
+            raise self.not_ready()
+        return self._preprocessor
+
+    @property
+    def runner(self) -> ModelRunner:
+        """The ONNX Runtime session and its batch collation (ready models only)."""
+        if self._runner is None:
+            raise self.not_ready()
+        return self._runner
+
+    @property
+    def ready(self) -> bool:
+        """Loaded, warmed and batching: requests can run."""
+        return self.state is ModelState.READY and self._batcher is not None
+
+    @property
+    def batcher_config(self) -> BatcherConfig | None:
+        """The batcher's limits once it runs."""
+        return self._batcher.config if self._batcher else None
+
+    @property
+    def stats(self) -> BatcherStats | None:
+        """What the batcher did since start (None until it runs)."""
+        return self._batcher.stats if self._batcher else None
+
+    @property
+    def queue_depth(self) -> int:
+        """Items waiting for a batch."""
+        return self._batcher.queue_depth if self._batcher else 0
+
+    @property
+    def pending(self) -> int:
+        """Items accepted and not answered yet."""
+        return self._batcher.pending if self._batcher else 0
+
+    # -- serving -----------------------------------------------------------------------------
+    @contextmanager
+    def preparing(self) -> Iterator[None]:
+        """Wrap decoding that precedes :meth:`infer`, so a batch may wait for its items."""
+        with self._serving().preparing():
+            yield
+
+    async def prepare(
+        self, images: Sequence[bytes | None], texts: Sequence[str | None]
+    ) -> list[Inputs]:
+        """Decode and tokenise per item (``images[i]`` with ``texts[i]``) in a worker thread."""
+        if len(images) != len(texts):
+            raise ValueError("images and texts must pair up one to one")
+        preprocessor = self.preprocessor
+        pairs = list(zip(images, texts, strict=True))
+        with self.preparing():
+            return await asyncio.to_thread(
+                lambda: [preprocessor.prepare(image, text) for image, text in pairs]
+            )
+
+    async def infer(self, items: Sequence[Inputs]) -> list[Outputs]:
+        """Run prepared items in the model's next batches; one output dict per item."""
+        batcher, runner = self._serving(), self.runner
+        for item in items:
+            runner.check_item(item)  # a bad item must fail alone, not its batch
+        return await batcher.submit_many(items)
+
+    async def run(
+        self, images: Sequence[bytes | None], texts: Sequence[str | None]
+    ) -> list[Outputs]:
+        """:meth:`prepare` then :meth:`infer`: the path of every task."""
+        return await self.infer(await self.prepare(images, texts))
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def load(self, session: SessionConfig) -> None:
+        """Read, verify, open and warm the served version (blocking: call from a thread).
+
+        Never raises: a broken model is marked failed with the reason, and the others serve.
+        """
+        if self.version is None:
+            self._fail(f"no version directory under {self._settings.model_dir / self.name}")
+            return
+        started = time.perf_counter()
+        version_dir = self._settings.model_dir / self.name / str(self.version)
+        try:
+            self._open(version_dir, session)
+        except Exception as exc:  # a broken model must not stop the others
+            log.error("model %s/%s failed to load: %s", self.name, self.version, exc)
+            self._fail(_reason(exc))
+            return
+        self.state, self.reason = ModelState.READY, None
+        self.load_seconds = time.perf_counter() - started
+        log.info(
+            "model %s/%s ready on %s in %.2f s (batches of up to %d)",
+            self.name, self.version, ",".join(self.providers), self.load_seconds,
+            self._batch_limit(),
+        )  # fmt: skip
+        self._notify()
+
+    def start(self, executor: Executor | None) -> None:
+        """Start batching (on the event loop, after :meth:`load` succeeded)."""
+        if self.state is not ModelState.READY or self._runner is None or self._batcher:
+            return
+        config = BatcherConfig.from_settings(self._settings, self._batch_limit())
+        batcher: ModelBatcher = Batcher(
+            self.name, self._runner.run, config, executor=executor, observer=self._observer
+        )
+        batcher.start()
+        self._batcher = batcher
+
+    async def stop(self, drain_timeout_s: float) -> None:
+        """Refuse new items, let queued ones finish (up to ``drain_timeout_s``), stop batching."""
+        if self._batcher is not None:
+            await self._batcher.stop(drain_timeout_s)
+            self._batcher = None
+
+    def notify(self) -> None:
+        """Publish the current state to the observer."""
+        self._notify()
+
+    def _open(self, version_dir: Path, session: SessionConfig) -> None:
+        settings = self._settings
+        self._manifest = manifest = read_manifest(version_dir)
+        verify_files(manifest, version_dir)
+        preprocessor = Preprocessor(
+            manifest, version_dir, max_image_pixels=settings.max_image_pixels,
+            max_text_chars=settings.max_text_chars,
+        )  # fmt: skip
+        onnx = create_session(version_dir / MODEL_FILE, session)
+        runner = ModelRunner(manifest, onnx, preprocessor.pad_values())
+        self.providers = runner.providers
+        _check_gpu(settings, runner.providers)
+        self.profile = _warm_up(runner, preprocessor, settings)
+        self._preprocessor, self._runner = preprocessor, runner
+
+    def _batch_limit(self) -> int:
+        return self.profile.max_batch_size if self.profile else self._settings.max_batch_size
+
+    def _serving(self) -> ModelBatcher:
+        if self.state is not ModelState.READY or self._batcher is None:
+            raise self.not_ready()
+        return self._batcher
+
+    def not_ready(self) -> NotReadyError:
+        """The 503 for a request to this model while it does not serve."""
+        if self.state is ModelState.READY:  # loaded, batcher not started yet
+            return NotReadyError(
+                f"model {self.name!r} is not accepting requests yet", model=self.name
+            )
+        why = f": {self.reason}" if self.reason else ""
+        return NotReadyError(f"model {self.name!r} is {self.state.value}{why}", model=self.name)
+
+    def _fail(self, reason: str) -> None:
+        self.state, self.reason = ModelState.FAILED, reason
+        self._preprocessor = self._runner = None
+        self._notify()
+
+    def _notify(self) -> None:
+        self._observer.model_state(self.name, self.version or 0, self.state.value, self.providers)
+
+
+def _warm_up(runner: ModelRunner, preprocessor: Preprocessor, settings: Settings) -> BatchProfile:
+    """One warm-up batch, then the batch limit: timed when autotuning is on, else the setting."""
+    if not settings.warmup:
+        return BatchProfile(settings.max_batch_size, {})
+    item = preprocessor.warmup_item()
+    runner.run([item])
+    if not settings.batch_autotune:
+        return BatchProfile(settings.max_batch_size, {})
+    return tune_batch_size(runner.run, item, settings.max_batch_size)
+
+
+def _check_gpu(settings: Settings, providers: list[str]) -> None:
+    if (settings.require_gpu or settings.providers == "cuda") and CUDA not in providers:
+        raise RuntimeError(
+            f"a GPU is required but ONNX Runtime runs on {providers}; check the CUDA/cuDNN "
+            "libraries and the GPU, or unset MMS_REQUIRE_GPU"
+        )
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        return f"ValidationError: {MANIFEST_FILE} is invalid: {problems}"[:500]
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else 'no detail'}"[:500]
