@@ -15,7 +15,7 @@ help:  ## list the targets
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[train,dev,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)  ## create the virtual environment and install the project with its extras
@@ -35,7 +35,7 @@ lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/python -m mypy service
 
 bench: models  ## the serving benchmark (prints figures; see README "Performance")
-	$(BIN)/python -m service.bench --models-dir $(MODELS_DIR)
+	$(BIN)/python -m bench --models-dir $(MODELS_DIR)
 
 clean-models:  ## delete every built model (the next `make models` rebuilds them)
 	find $(MODELS_DIR) -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

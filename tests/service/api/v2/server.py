@@ -12,7 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 from tritonclient.utils import InferenceServerException
 
-from service.bench_server import HOST, free_port
+from bench.server import HOST, free_port
 
 
 def _ready(client: triton.InferenceServerClient) -> bool:

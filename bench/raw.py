@@ -44,7 +44,8 @@ def latest_version(model_dir: Path, name: str) -> Path:
 
 def open_session(version_dir: Path, settings: Settings) -> ort.InferenceSession:
     """A session created exactly as the service creates it, from the same ``MMS_*`` settings."""
-    return create_session(version_dir / MODEL_FILE, SessionConfig.from_settings(settings))
+    config = SessionConfig.from_settings(settings).resolved()
+    return create_session(version_dir / MODEL_FILE, config)
 
 
 def _photo_paths() -> list[Path]:

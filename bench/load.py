@@ -2,7 +2,7 @@
 
 The bodies are encoded once, before the clock starts, so the generator spends its CPU on HTTP
 and not on JSON or base64 (the machine is shared with the server under test); the default
-client is the light one of ``bench_http`` (``httpx`` is available to cross-check). Warm-up requests
+client is the light one of ``client.py`` (``httpx`` is available to cross-check). Warm-up requests
 run first, with every connection opened, and are not measured. A run stops after a bounded
 number of requests or a bounded time, whichever comes first. Loopback only: the benchmark never
 sends traffic off the machine.
@@ -21,7 +21,7 @@ from typing import Any, Literal
 import httpx
 import numpy as np
 
-from service.bench_http import KeepAliveConnection
+from bench.client import KeepAliveConnection
 
 __all__ = ["LoadResult", "LoadSpec", "run_load", "summarize"]
 

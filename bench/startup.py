@@ -1,6 +1,6 @@
 """Startup benchmark: seconds from process start to ready, and resident memory when ready.
 
-    python -m service.bench_startup --models-dir models [--runs 3]
+    python -m bench.startup --models-dir models [--runs 3]
 
 Starts ``python -m service`` on a free loopback port, polls ``/health/ready`` every 20 ms, reads
 the process's VmRSS from ``/proc`` (Linux) once it answers 200, stops it, and prints each run

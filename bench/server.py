@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 
@@ -24,6 +25,7 @@ __all__ = ["free_port", "serve", "wait_ready"]
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: the child imports bench/ from it
 
 
 def free_port() -> int:
@@ -71,7 +73,8 @@ def serve(
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", "--factory", app, "--host", HOST, "--port", str(port),
            "--no-access-log", "--log-level", "warning"]  # fmt: skip
-    child_env = {**os.environ, **(env or {})}
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    child_env = {**os.environ, "PYTHONPATH": path, **(env or {})}
     with tempfile.TemporaryFile() as logfile:
         proc = subprocess.Popen(cmd, env=child_env, stdout=logfile, stderr=subprocess.STDOUT)
         try:

@@ -1,13 +1,13 @@
 """The serving benchmark: raw ONNX Runtime pipeline vs the service over HTTP vs a plain app.
 
-``python -m service.bench --models-dir models`` (``make bench``) measures, in one run, for one
+``python -m bench --models-dir models`` (``make bench``) measures, in one run, for one
 image model (``vision`` by default):
 
 (a) raw: decode + preprocess + one ``session.run`` per batch, in process, at several batch sizes;
 (b) served: ``POST /v1/classify`` (one base64 JPEG per request) against the service in a child
     process (uvicorn), at concurrency 1, 8 and 32;
 (c) baseline: the same requests against a plain FastAPI app that runs ORT once per request
-    (``service/bench_baseline.py``).
+    (``bench/baseline.py``).
 
 Same JPEGs, same preprocessing functions and same session options everywhere; warm-up requests
 and batches are not measured; latencies are percentiles of every measured request, raw timings
@@ -33,17 +33,17 @@ from typing import Any
 import httpx
 import onnxruntime as ort
 
-from service.bench_load import LoadResult, LoadSpec, run_load
-from service.bench_raw import RawResult, latest_version, measure_raw, open_session, sample_jpegs
-from service.bench_server import serve
+from bench.load import LoadResult, LoadSpec, run_load
+from bench.raw import RawResult, latest_version, measure_raw, open_session, sample_jpegs
+from bench.server import serve
 from service.manifest import ImageInput, read_manifest
 from service.settings import Settings
 
-log = logging.getLogger("service.bench")
+log = logging.getLogger("bench")
 
 DESCRIPTION = "Raw ONNX Runtime pipeline vs the service over HTTP vs a plain FastAPI app."
 SERVICE_APP = "service.app:create_app"
-BASELINE_APP = "service.bench_baseline:create_baseline_app"
+BASELINE_APP = "bench.baseline:create_baseline_app"
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Targets:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m service.bench", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="python -m bench", description=DESCRIPTION)
     parser.add_argument("--models-dir", type=Path, default=Path("models"))
     parser.add_argument("--model", default="vision", help="an image model of the repository")
     parser.add_argument("--concurrency", default="1,8,32", help="comma-separated client counts")

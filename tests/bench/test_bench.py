@@ -15,11 +15,11 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
 
-from service import bench
-from service.bench_http import KeepAliveConnection
-from service.bench_load import LoadSpec, run_load, summarize
-from service.bench_raw import measure_raw, sample_jpegs
-from service.bench_server import free_port
+from bench import serving as bench
+from bench.client import KeepAliveConnection
+from bench.load import LoadSpec, run_load, summarize
+from bench.raw import measure_raw, sample_jpegs
+from bench.server import free_port
 from service.manifest import ImageInput
 from tests.service.media import encode, picture
 from tests.service.tiny_models import build_repository

@@ -5,7 +5,7 @@ preprocessing functions, same ONNX Runtime session options; but one ``session.ru
 request (no batching), in FastAPI's default thread pool (a sync handler), with no queue bound.
 Comparing it with the service isolates what dynamic batching and the rest of the service add.
 
-Run by the benchmark as ``uvicorn --factory service.bench_baseline:create_baseline_app`` with
+Run by the benchmark as ``uvicorn --factory bench.baseline:create_baseline_app`` with
 ``MMS_MODEL_DIR`` (and the other ``MMS_*`` session settings) and ``BENCH_MODEL`` set.
 """
 
@@ -19,8 +19,8 @@ import onnxruntime as ort
 from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel
 
+from bench.raw import latest_version, open_session
 from service.api.inputs import decode_base64
-from service.bench_raw import latest_version, open_session
 from service.inference.images import decode_image, image_tensor
 from service.manifest import ImageInput, Manifest, read_manifest
 from service.settings import Settings

@@ -1,0 +1,7 @@
+"""Benchmarks of the service, kept out of the runtime package (their extra: ``pip install -e '.[bench]'``).
+
+* ``python -m bench`` (``make bench``): raw ONNX Runtime pipeline vs the service over HTTP vs a
+  plain FastAPI app (``serving.py``, with ``raw.py``, ``load.py``, ``client.py``, ``server.py``
+  and ``baseline.py``).
+* ``python -m bench.startup``: seconds from process start to ready, and resident memory.
+"""
