@@ -145,3 +145,13 @@ def test_the_app_reports_models_batches_and_requests(client: TestClient) -> None
     assert any(s.labels["status"] == "200" for s in served)
     # the route template, not the raw path: bounded label values
     assert {s.labels["endpoint"] for s in served} == {"/v2/models/{name}/infer"}
+
+
+def test_request_metrics_label_only_models_the_registry_knows(client: TestClient) -> None:
+    client.post("/v1/classify", json={"model": "made-up", "items": [{"text": "a"}]})
+    client.post("/v1/embed", json={"inputs": [{"type": "text", "text": "a cat"}]})
+    families = {f.name: f for f in text_string_to_metric_families(client.get("/metrics").text)}
+    labels = {(s.labels["endpoint"], s.labels["model"]) for s in families["mms_requests"].samples
+              if s.name == "mms_requests_total"}  # fmt: skip
+    assert ("/v1/classify", "") in labels and ("/v1/embed", "text") in labels
+    assert not any(model == "made-up" for _, model in labels)

@@ -16,6 +16,7 @@ from service.errors import (
     OverloadedError,
 )
 from service.inference.batcher import Batcher, BatcherConfig
+from service.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -213,3 +214,12 @@ async def test_stop_fails_items_still_running_when_the_drain_time_is_over() -> N
     await batcher.stop(drain_timeout_s=0.05)
     with pytest.raises(NotReadyError, match="shutting down"):
         await asyncio.wait_for(pending, 1.0)
+
+
+def test_the_config_comes_from_the_settings_and_the_models_limit() -> None:
+    settings = Settings(max_delay_ms=7, max_queue_size=99, request_timeout_s=3, retry_after_s=2,
+                        concurrent_batches=3, max_batch_size=16)  # fmt: skip
+    assert BatcherConfig.from_settings(settings, 5) == BatcherConfig(
+        max_batch_size=5, max_delay_s=0.007, max_queue_size=99, timeout_s=3.0, retry_after_s=2,
+        concurrency=3,
+    )  # fmt: skip
