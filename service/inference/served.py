@@ -72,7 +72,7 @@ class ServedModel:
         self.reason: str | None = None
         self.providers: list[str] = []
         self.load_seconds: float | None = None
-        self.profile: BatchProfile | None = None  # the batch limit and the timings behind it
+        self.profile: BatchProfile | None = None  # the batch limit (set at load) and its timings
         self._settings = settings
         self._observer = observer
         self._manifest: Manifest | None = None
@@ -187,17 +187,18 @@ class ServedModel:
         log.info(
             "model %s/%s ready on %s in %.2f s (batches of up to %d)",
             self.name, self.version, ",".join(self.providers), self.load_seconds,
-            self._batch_limit(),
+            self.profile.max_batch_size if self.profile else 0,
         )  # fmt: skip
-        self._notify()
+        self.notify()
 
     def start(self, executor: Executor | None) -> None:
         """Start batching (on the event loop, after :meth:`load` succeeded)."""
-        if self.state is not ModelState.READY or self._runner is None or self._batcher:
-            return
-        config = BatcherConfig.from_settings(self._settings, self._batch_limit())
+        runner, profile = self._runner, self.profile
+        if runner is None or profile is None or self._batcher is not None:
+            return  # not loaded (failed or still loading), or already batching
+        config = BatcherConfig.from_settings(self._settings, profile.max_batch_size)
         batcher: ModelBatcher = Batcher(
-            self.name, self._runner.run, config, executor=executor, observer=self._observer
+            self.name, runner.run, config, executor=executor, observer=self._observer
         )
         batcher.start()
         self._batcher = batcher
@@ -207,10 +208,6 @@ class ServedModel:
         if self._batcher is not None:
             await self._batcher.stop(drain_timeout_s)
             self._batcher = None
-
-    def notify(self) -> None:
-        """Publish the current state to the observer."""
-        self._notify()
 
     def _open(self, version_dir: Path, session: SessionConfig) -> None:
         settings = self._settings
@@ -226,9 +223,6 @@ class ServedModel:
         _check_gpu(settings, runner.providers)
         self.profile = _warm_up(runner, preprocessor, settings)
         self._preprocessor, self._runner = preprocessor, runner
-
-    def _batch_limit(self) -> int:
-        return self.profile.max_batch_size if self.profile else self._settings.max_batch_size
 
     def _serving(self) -> ModelBatcher:
         if self.state is not ModelState.READY or self._batcher is None:
@@ -247,9 +241,10 @@ class ServedModel:
     def _fail(self, reason: str) -> None:
         self.state, self.reason = ModelState.FAILED, reason
         self._preprocessor = self._runner = None
-        self._notify()
+        self.notify()
 
-    def _notify(self) -> None:
+    def notify(self) -> None:
+        """Publish the current state to the observer."""
         self._observer.model_state(self.name, self.version or 0, self.state.value, self.providers)
 
 
