@@ -19,10 +19,11 @@ import onnxruntime as ort
 from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel
 
-from bench.raw import latest_version, open_session
+from bench.raw import open_session
+from contract.layout import latest_version_dir
+from contract.manifest import ImageInput, Manifest, read_manifest
 from service.api.inputs import decode_base64
 from service.inference.images import decode_image, image_tensor
-from service.manifest import ImageInput, Manifest, read_manifest
 from service.settings import Settings
 
 __all__ = ["create_baseline_app"]
@@ -87,7 +88,7 @@ def create_baseline_app() -> FastAPI:
     """The plain app: one model loaded at startup, one ORT call per request."""
     settings = Settings()  # the same MMS_* session options as the service under test
     name = os.environ.get("BENCH_MODEL", "vision")
-    version_dir = latest_version(settings.model_dir, name)
+    version_dir = latest_version_dir(settings.model_dir, name)
     manifest = read_manifest(version_dir)
     spec = manifest.input("image")
     if not isinstance(spec, ImageInput):

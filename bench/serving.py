@@ -34,9 +34,10 @@ import httpx
 import onnxruntime as ort
 
 from bench.load import LoadResult, LoadSpec, run_load
-from bench.raw import RawResult, latest_version, measure_raw, open_session, sample_jpegs
+from bench.raw import RawResult, measure_raw, open_session, sample_jpegs
 from bench.server import serve
-from service.manifest import ImageInput, read_manifest
+from contract.layout import latest_version_dir
+from contract.manifest import ImageInput, read_manifest
 from service.settings import Settings
 
 log = logging.getLogger("bench")
@@ -90,7 +91,7 @@ def _bodies(model: str, jpegs: list[bytes]) -> list[bytes]:
 
 def run_raw(args: argparse.Namespace, jpegs: list[bytes]) -> RawResult:
     """(a) The in-process pipeline with the service's session options (from ``MMS_*``)."""
-    version_dir = latest_version(args.models_dir, args.model)
+    version_dir = latest_version_dir(args.models_dir, args.model)
     manifest = read_manifest(version_dir)
     spec = manifest.input("image")
     if not isinstance(spec, ImageInput):

@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from service.manifest import Manifest, read_manifest, verify_files
+from contract import layout
+from contract.manifest import Manifest, read_manifest, verify_files
 from training.defaults import DEFAULT_GROUPS, DefaultGroup
 
 log = logging.getLogger(__name__)
@@ -21,12 +22,10 @@ log = logging.getLogger(__name__)
 
 def _is_built(models_dir: Path, name: str) -> bool:
     """True when the model's highest version has a manifest matching its files."""
-    versions = sorted(
-        (int(p.name) for p in (models_dir / name).glob("*") if p.name.isdigit()), reverse=True
-    )
-    if not versions:
+    latest = layout.latest_version(models_dir / name)
+    if latest is None:
         return False
-    version_dir = models_dir / name / str(versions[0])
+    version_dir = layout.version_dir(models_dir, name, latest)
     try:
         verify_files(read_manifest(version_dir), version_dir)
     except (OSError, ValueError) as exc:

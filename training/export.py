@@ -22,7 +22,8 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from service.manifest import (
+from contract import layout
+from contract.manifest import (
     MODEL_FILE,
     InputSpec,
     Manifest,
@@ -39,10 +40,6 @@ OPSET = 17
 
 class ExportError(RuntimeError):
     """The exported graph is invalid or disagrees with PyTorch; nothing was written."""
-
-
-def version_dir(models_dir: Path, name: str, version: int) -> Path:
-    return Path(models_dir) / name / str(version)
 
 
 class _TupleOutputs(nn.Module):
@@ -171,7 +168,7 @@ def export_model(
     batches = [_ordered(example, inputs)]
     if check_example is not None:
         batches.append(_ordered(check_example, inputs))
-    target = version_dir(models_dir, name, version)
+    target = layout.version_dir(models_dir, name, version)
     with tempfile.TemporaryDirectory(prefix=f"export-{name}-") as tmp:
         staged = Path(tmp) / MODEL_FILE
         _export_graph(wrapped, batches[0], staged, inputs, outputs)
@@ -219,7 +216,7 @@ def _install(
 ) -> None:
     """Write the version directory next to its final place, then swap it in whole."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    building = target.with_name(f".{target.name}.building")
+    building = layout.staging_dir(target)
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir()
     shutil.copy2(staged, building / MODEL_FILE)

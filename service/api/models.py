@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from contract.manifest import InputSpec, OutputSpec
 from service.api.deps import EngineDep
 from service.api.routing import ServiceRoute
 from service.inference.served import ServedModel
-from service.manifest import InputSpec, OutputSpec
 
 router = APIRouter(prefix="/v1/models", tags=["models"], route_class=ServiceRoute)
 

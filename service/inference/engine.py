@@ -11,10 +11,10 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
+from contract.manifest import OutputSpec
 from service.events import NullObserver, Observer
 from service.inference.registry import Registry
 from service.inference.served import ModelState, ServedModel
-from service.manifest import OutputSpec
 from service.settings import Settings
 
 log = logging.getLogger(__name__)

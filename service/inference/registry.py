@@ -10,13 +10,13 @@ failed with a clear log line while the others keep serving.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
+from contract import layout
+from contract.manifest import OutputSpec
 from service.errors import ModelNotFoundError
 from service.events import NullObserver, Observer, model_used
 from service.inference.served import ModelState, ServedModel
 from service.inference.session import SessionConfig
-from service.manifest import OutputSpec
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,7 @@ class Registry:
         root = self.settings.model_dir
         if not root.is_dir():
             log.error("model directory %s does not exist; set MMS_MODEL_DIR", root)
-        dirs = sorted(root.iterdir()) if root.is_dir() else []
-        found = {p.name: _versions(p) for p in dirs if p.is_dir()}
+        found = {name: layout.versions(root / name) for name in layout.model_names(root)}
         names = list(self.settings.models) or sorted(found)
         self._models = {
             name: ServedModel(name, found.get(name, []), self.settings, self._observer)
@@ -111,7 +110,3 @@ class Registry:
         if self._session is None:
             self._session = SessionConfig.from_settings(self.settings).resolved()
         return self._session
-
-
-def _versions(model_dir: Path) -> list[int]:
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from contract.manifest import MANIFEST_FILE, MODEL_FILE, Manifest, read_manifest, verify_files
 from service.errors import NotReadyError
 from service.events import Observer
 from service.inference.autotune import BatchProfile, tune_batch_size
@@ -36,7 +37,6 @@ from service.inference.session import (
     SessionConfig,
     create_session,
 )
-from service.manifest import MANIFEST_FILE, MODEL_FILE, Manifest, read_manifest, verify_files
 from service.settings import Settings
 
 log = logging.getLogger(__name__)

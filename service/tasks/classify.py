@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from contract.manifest import Manifest, OutputSpec
 from service.errors import InvalidInputError, ModelNotFoundError
 from service.inference.engine import Engine
 from service.inference.served import ServedModel
 from service.inference.session import Outputs
-from service.manifest import Manifest, OutputSpec
 from service.tasks.heads import answer_heads, read_head, regression_value, select_heads
 from service.tasks.heads import sentiment_heads as pick_sentiment_heads
 from service.tasks.inputs import Item, check_count

@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from contract.manifest import Manifest, OutputSpec
 from service.errors import InvalidInputError, ModelNotFoundError
-from service.manifest import Manifest, OutputSpec
 from service.tasks.results import HeadResult, Label, LabelsResult, ValueResult
 
 

@@ -20,7 +20,7 @@ from bench.client import KeepAliveConnection
 from bench.load import LoadSpec, run_load, summarize
 from bench.raw import measure_raw, sample_jpegs
 from bench.server import free_port
-from service.manifest import ImageInput
+from contract.manifest import ImageInput
 from tests.service.media import encode, picture
 from tests.service.tiny_models import build_repository
 

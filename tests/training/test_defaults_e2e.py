@@ -15,7 +15,8 @@ import onnxruntime as ort
 import pytest
 from tokenizers import Tokenizer
 
-from service.manifest import MODEL_FILE, Manifest, read_manifest, verify_files
+from contract import layout
+from contract.manifest import MODEL_FILE, Manifest, read_manifest, verify_files
 from training.encoders.photos import SAMPLE_PHOTOS, sample_batch
 
 pytestmark = pytest.mark.e2e
@@ -24,14 +25,13 @@ MODELS_DIR = Path(os.environ.get("MMS_MODEL_DIR", Path(__file__).parents[2] / "m
 
 
 def _latest(name: str) -> Path:
-    folder = MODELS_DIR / name
-    versions = sorted((int(p.name) for p in folder.glob("*") if p.name.isdigit()), reverse=True)
-    if not versions:
+    latest = layout.latest_version(MODELS_DIR / name)
+    if latest is None:
         pytest.skip(
-            f"{folder} is not built; run `make models` (or `python -m training "
+            f"{MODELS_DIR / name} is not built; run `make models` (or `python -m training "
             f"build-defaults --only {name}`) first"
         )
-    return folder / str(versions[0])
+    return layout.version_dir(MODELS_DIR, name, latest)
 
 
 def _load(name: str) -> tuple[Manifest, ort.InferenceSession, Path]:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from service.manifest import read_manifest, verify_files
+from contract.manifest import read_manifest, verify_files
 from training.sentiment import corpus as corpus_mod
 from training.sentiment.corpus import CorpusError, Item, is_test, is_validation
 from training.sentiment.evaluate import compare_with_vader

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from service.manifest import MODEL_FILE, read_manifest
+from contract.manifest import MODEL_FILE, read_manifest
 from training.defaults import vision as vision_mod
 from training.encoders.conse import ConSE
 from training.encoders.efficientnet_lite import EfficientNetLite0

@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from service.manifest import ImageInput
+from contract.manifest import ImageInput
+from contract.preprocess import image_tensor as preprocess
 from training.encoders.conse import ConSE, class_prompts, clean_names, imagenet_labels
 from training.encoders.efficientnet_lite import (
     BN_EPS,
@@ -25,7 +26,7 @@ from training.encoders.minilm import (
     serving_tokenizer_json,
     tokenize,
 )
-from training.encoders.photos import SAMPLE_PHOTOS, load_photo, preprocess
+from training.encoders.photos import SAMPLE_PHOTOS, load_photo
 
 # The Lite weights' scaling, (x - 127) / 128, at 224 after resizing the shorter side to 256.
 SPEC = ImageInput(

@@ -10,14 +10,15 @@ import pytest
 import torch
 from torch import nn
 
-from service.manifest import (
+from contract.layout import version_dir
+from contract.manifest import (
     ImageInput,
     OutputSpec,
     TextInput,
     read_manifest,
     verify_files,
 )
-from training.export import ExportError, export_model, version_dir
+from training.export import ExportError, export_model
 
 INPUTS = [ImageInput(name="image", shape=["batch", 3, 8, 8], size=(8, 8))]
 OUTPUTS = [

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.manifest import read_manifest, verify_files
+from contract.manifest import read_manifest, verify_files
 from training.defaults import DEFAULT_GROUPS
 from training.defaults.shapes import build
 

@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from service.manifest import Manifest
+from contract.manifest import Manifest
 from training.methods import pipeline
 from training.shapes.runs import (
     QUICK,

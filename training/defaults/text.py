@@ -18,18 +18,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from service.manifest import Manifest, OutputSpec, TextInput, TokenCompanionInput
+from contract.layout import TOKENIZER_FILE, version_dir
+from contract.manifest import Manifest, OutputSpec, TextInput, TokenCompanionInput
 from training.encoders.minilm import (
     EMBED_DIM,
     MAX_LENGTH,
-    TOKENIZER_FILE,
     MiniLMEncoder,
     load_tokenizer,
     serving_tokenizer_json,
     tokenize,
 )
 from training.encoders.provenance import code_revision, package_versions
-from training.export import export_model, version_dir
+from training.export import export_model
 from training.methods.exporting import embedding_output
 from training.report import save_figure, write_metrics
 from training.sentiment import corpus as corpus_mod

@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from service.manifest import MODEL_FILE, ImageInput, Manifest, OutputSpec, write_manifest
+from contract.layout import version_dir
+from contract.manifest import MODEL_FILE, ImageInput, Manifest, OutputSpec, write_manifest
 from training.encoders.conse import ConSE, class_prompts, imagenet_labels
 from training.encoders.efficientnet_lite import (
     IMAGE_MEAN,
@@ -36,7 +37,7 @@ from training.encoders.efficientnet_lite import (
 from training.encoders.minilm import EMBED_DIM, MiniLMEncoder, embed_texts, load_tokenizer
 from training.encoders.photos import SAMPLE_PHOTOS, sample_batch
 from training.encoders.provenance import code_revision, package_versions
-from training.export import export_model, version_dir
+from training.export import export_model
 from training.methods.exporting import embedding_output
 from training.report import save_figure, write_metrics
 

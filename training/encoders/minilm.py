@@ -26,9 +26,10 @@ import torch.nn.functional as F
 from tokenizers import Tokenizer
 from torch import nn
 
+from contract.layout import TOKENIZER_FILE
+
 EMBED_DIM = 384
 MAX_LENGTH = 256
-TOKENIZER_FILE = "tokenizer.json"
 
 
 def minilm_dir() -> Path:

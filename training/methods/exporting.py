@@ -1,6 +1,6 @@
 """Export trained models into the model repository with their manifest and report.
 
-Input and output specs follow the manifest conventions (``service/manifest.py``): images are
+Input and output specs follow the manifest conventions (``contract/manifest.py``): images are
 float32 NCHW normalised as ``(value - mean) / std``; text is right-padded int64 ids with an
 attention mask; softmax heads export probabilities; embeddings are exported L2-normalised.
 Each export also writes ``report/metrics.json``, the training curves and a parity figure
@@ -21,7 +21,8 @@ import torch
 from tokenizers import Tokenizer
 from torch import nn
 
-from service.manifest import (
+from contract.layout import TOKENIZER_FILE, version_dir
+from contract.manifest import (
     ImageInput,
     InputSpec,
     Manifest,
@@ -30,7 +31,7 @@ from service.manifest import (
     TokenCompanionInput,
 )
 from training.encoders.provenance import code_revision
-from training.export import export_model, version_dir
+from training.export import export_model
 from training.methods.base import ATTENTION_MASK, IMAGE, INPUT_IDS
 from training.methods.data import Batches, Normalisation
 from training.methods.plots import history_figure, parity_figure
@@ -39,7 +40,6 @@ from training.report import save_figure, write_metrics
 
 log = logging.getLogger(__name__)
 
-TOKENIZER_FILE = "tokenizer.json"
 
 
 def image_input(image_size: int, norm: Normalisation) -> ImageInput:

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from tokenizers import Tokenizer
 
-from service.manifest import Manifest
+from contract.manifest import Manifest
 from training.methods.alignment import AlignmentModel, ImageTower, TextTower
 from training.methods.base import MultiOutputModel
 from training.methods.build import (

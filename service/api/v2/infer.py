@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from contract.manifest import ImageInput, Manifest
 from service.api.inputs import decode_base64
 from service.api.v2 import codec
 from service.api.v2.schemas import InferRequest, RequestOutput
@@ -25,7 +26,6 @@ from service.errors import InvalidInputError, MalformedRequestError
 from service.inference.images import decode_image, image_tensor
 from service.inference.served import ServedModel
 from service.inference.session import Inputs, Outputs
-from service.manifest import ImageInput, Manifest
 from service.tasks.inputs import check_count
 
 __all__ = ["OutputPlan", "decode_request", "encode_response", "plan_outputs", "to_items"]

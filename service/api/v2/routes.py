@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from contract.manifest import Dim, Manifest
 from service.api.deps import EngineDep
 from service.api.errors import request_id_of
 from service.api.v2 import codec
@@ -43,7 +44,6 @@ from service.errors import UnsupportedMediaError
 from service.inference.engine import Engine
 from service.inference.served import ServedModel
 from service.inference.session import Inputs
-from service.manifest import Dim, Manifest
 from service.tasks import infer as run_infer
 
 TAGS: list[str | Enum] = ["v2 (Open Inference Protocol)"]

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from contract.manifest import MANIFEST_FILE
 from service.errors import ModelNotFoundError, NotReadyError
 from service.inference.registry import Registry
 from service.inference.served import ModelState
 from service.inference.session import SessionConfig
-from service.manifest import MANIFEST_FILE
 from service.settings import Settings
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from contract.manifest import Manifest
 from service.errors import InvalidInputError, ModelNotFoundError
-from service.manifest import Manifest
 from service.tasks.classify import choose_model
 from tests.service.media import b64, png
 

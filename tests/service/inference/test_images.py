@@ -1,19 +1,15 @@
-"""Preprocessing: image decoding guards, EXIF orientation, resize/crop/normalise, tokenisation."""
+"""Image decoding guards, EXIF orientation, and the resize/crop/normalise transform as served."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from contract.manifest import ImageInput
 from service.errors import InvalidInputError, PayloadTooLargeError, UnsupportedMediaError
 from service.inference.images import decode_image, image_tensor
-from service.inference.text import TextEncoder
-from service.manifest import ImageInput, TextInput
 from tests.service.media import bomb_png, encode, png
-from tests.service.tiny_models import write_tokenizer
 
 
 def _spec(**fields: object) -> ImageInput:
@@ -65,19 +61,3 @@ def test_resize_none_squashes_to_size() -> None:
     tensor = image_tensor(Image.new("RGB", (40, 10), (10, 20, 30)), _spec())
     assert tensor.shape == (3, 4, 4)
     assert tensor[:, 0, 0].tolist() == [10.0, 20.0, 30.0]
-
-
-def test_tokenizer_truncates_lowercases_and_fills_companions(tmp_path: Path) -> None:
-    write_tokenizer(tmp_path / "tokenizer.json")
-    spec = TextInput(name="input_ids", shape=["batch", "sequence"], max_length=4, lowercase=True)
-    encoder = TextEncoder(spec, tmp_path, max_chars=40)
-    short = encoder.encode("GOOD")
-    assert short["text"].tolist()[0] == 2 and short["text"].tolist()[-1] == 3  # [CLS] .. [SEP]
-    assert short["text"][1] != 1  # "GOOD" is known once lowercased, not [UNK]
-    long = encoder.encode("good great happy love wonderful bad")
-    assert len(long["text"]) == 4 and long["attention_mask"].tolist() == [1, 1, 1, 1]
-    assert long["token_type_ids"].tolist() == [0, 0, 0, 0] and encoder.pad_id == 0
-    with pytest.raises(InvalidInputError):
-        encoder.encode("   ")
-    with pytest.raises(InvalidInputError, match="limit is 40"):
-        encoder.encode("good " * 9)
