@@ -19,6 +19,7 @@ from mapping_client.errors import ServiceError, error_from_response, error_from_
 from mapping_client.protocol import Call, Reply
 
 RETRY_STATUSES = frozenset({429, 503})
+CONNECT_RETRIES = 2
 
 
 @dataclass(frozen=True)
@@ -82,9 +83,11 @@ def decide(
     can_retry = call.retry and attempt < policy.retries
     if response is None:
         assert failure is not None
-        # Only a refused or reset connection is retried: the service never saw the request.
-        # A timeout may have reached it, and resending a long batch would double the load.
-        if can_retry and isinstance(failure, (httpx.ConnectError, httpx.RemoteProtocolError)):
+        # A refused or dropped connection is retried, twice at most (1.5 s: a service that is
+        # restarting is back by then, one that is down stays down). A timeout is not: the
+        # service may be working on the request, and resending a batch doubles its load.
+        dropped = isinstance(failure, (httpx.ConnectError, httpx.RemoteProtocolError))
+        if can_retry and dropped and attempt < CONNECT_RETRIES:
             return policy.wait(attempt, None)
         raise error_from_transport(failure, base_url) from failure
     status = response.status_code

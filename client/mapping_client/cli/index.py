@@ -210,23 +210,27 @@ def _store(client: Client, args: argparse.Namespace, batch: list[Photo]) -> None
 
 def _metadata(photo: Photo, data: bytes, thumbnails: bool) -> dict[str, Any]:
     meta: dict[str, Any] = {"path": photo.relative, "filename": photo.path.name}
-    if thumbnails:
-        meta["thumbnail"] = thumbnail(data)
+    small = thumbnail(data) if thumbnails else None
+    if small:
+        meta["thumbnail"] = small
     return meta
 
 
-def thumbnail(data: bytes, size: int = _THUMB_PX) -> str:
-    """A small JPEG of the image as a data URI (what the web page shows for a hit)."""
+def thumbnail(data: bytes, size: int = _THUMB_PX) -> str | None:
+    """A small JPEG of the image as a data URI (the web page shows it), ``None`` if unreadable."""
     try:
         from PIL import Image as PILImage
     except ImportError:
         raise SystemExit(
             "error: --thumbnails needs Pillow: pip install 'mapping-serve-client[images]'"
         ) from None
-    with PILImage.open(io.BytesIO(data)) as image:
-        image.thumbnail((size, size))
-        buffer = io.BytesIO()
-        image.convert("RGB").save(buffer, format="JPEG", quality=75)
+    buffer = io.BytesIO()
+    try:
+        with PILImage.open(io.BytesIO(data)) as image:
+            image.thumbnail((size, size))
+            image.convert("RGB").save(buffer, format="JPEG", quality=75)
+    except (OSError, ValueError):  # the service will say what is wrong with the file
+        return None
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
