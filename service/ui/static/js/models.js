@@ -45,10 +45,10 @@ function card(model) {
 function headsTable(heads) {
   if (!heads.length) return null;
   const rows = heads.map((head) => h("tr", {},
-    h("td", { text: head.name }), h("td", { text: head.task }), h("td", { text: head.type }),
-    h("td", { text: describeHead(head) })));
+    h("td", { text: head.task && head.task !== head.name ? `${head.name} (${head.task})` : head.name }),
+    h("td", { text: head.type }), h("td", { text: describeHead(head) })));
   return h("div", { class: "scroll" }, h("table", {},
-    h("thead", {}, h("tr", {}, ["head", "task", "type", "output"].map((t) => h("th", { text: t })))),
+    h("thead", {}, h("tr", {}, ["head", "type", "output"].map((t) => h("th", { text: t })))),
     h("tbody", {}, rows)));
 }
 
@@ -75,11 +75,15 @@ function metricsTable(metrics) {
   walk("", metrics);
   if (!rows.length) return null;
   const shown = rows.slice(0, 60).map(([key, value]) => h("tr", {},
-    h("td", { text: key }),
-    h("td", { class: "num", text: typeof value === "number" ? formatNumber(value) : String(value) })));
+    h("td", {}, breakable(key)),
+    typeof value === "number" ? h("td", { class: "num", text: formatNumber(value) })
+      : h("td", { text: String(value) })));
   return h("details", { open: rows.length <= 12 },
     h("summary", { text: `metrics (${rows.length})` }),
-    h("div", { class: "scroll" }, h("table", {}, h("tbody", {}, shown))));
+    h("div", { class: "scroll" }, h("table", { class: "metrics" }, h("tbody", {}, shown))));
 }
+
+/** `a.b_c` with line-break opportunities after each "." and "_" (long dotted metric names). */
+const breakable = (key) => key.split(/(?<=[._])/).flatMap((part, i) => (i ? [h("wbr"), part] : [part]));
 
 const formatNumber = (x) => (Number.isInteger(x) ? String(x) : x.toPrecision(4));
