@@ -12,10 +12,11 @@ STAMP := $(VENV)/.installed
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml client/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[train,dev,bench]'
+	$(BIN)/python -m pip install --quiet -e './client[images]'
 	touch $(STAMP)
 
 install: $(STAMP)  ## create the virtual environment and install the project with its extras

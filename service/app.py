@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from service import metrics
-from service.api import classify, docs, embeddings, health, models, sentiment, v2
+from service.api import classify, docs, embeddings, health, models, sentiment, ui, v2
 from service.api.errors import install_error_handlers
 from service.api.middleware import RequestContextMiddleware
 from service.events import Observer
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None, *, observer: Observer | None = 
     app.state.observer = observer
     app.state.engine = Engine(settings, observer)
     install_error_handlers(app)
-    for module in (health, models, classify, sentiment, embeddings, docs, metrics):
+    for module in (health, models, classify, sentiment, embeddings, docs, metrics, ui):
         app.include_router(module.router)
     app.include_router(v2.health_router)
     app.include_router(v2.router)

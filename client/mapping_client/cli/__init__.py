@@ -1,0 +1,1 @@
+"""The ``mapping-serve`` command line (``main.py``), one module per command family."""
