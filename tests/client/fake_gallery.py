@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
+from service.inference.spaces import MediaItem, embed
 
 from service.api.deps import EngineDep
 from service.api.inputs import decode_base64
 from service.errors import InvalidInputError, ServiceError
-from service.inference.spaces import MediaItem, embed
 
 router = APIRouter(prefix="/v1/collections", include_in_schema=False)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
