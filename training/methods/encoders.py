@@ -74,7 +74,7 @@ class SmallCNN(nn.Module):
 
 
 class PretrainedEfficientNet(nn.Module):
-    """EfficientNet-Lite0 (helper ``training.encoders``), frozen or fine-tuned.
+    """EfficientNet-Lite0 (the pretrained tower of ``training.towers``), frozen or fine-tuned.
 
     When frozen, ``train()`` keeps the tower in eval mode: freezing ``requires_grad`` alone
     does not stop BatchNorm running statistics from drifting.
@@ -82,7 +82,7 @@ class PretrainedEfficientNet(nn.Module):
 
     def __init__(self, config: ImageEncoderConfig) -> None:
         super().__init__()
-        from training.encoders import efficientnet_lite as eff
+        from training.towers import efficientnet_lite as eff
 
         size = config.resample_to or config.image_size
         self.tower = eff.EfficientNetLite0(image_size=size)

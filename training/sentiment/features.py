@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from training.encoders.minilm import MiniLMEncoder, length_sorted_batches, mean_pool, tokenize
+from training.towers.minilm import MiniLMEncoder, length_sorted_batches, mean_pool, tokenize
 
 log = logging.getLogger(__name__)
 
