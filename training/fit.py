@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _model_name(args: argparse.Namespace) -> str:
-    name = args.name or args.data.stem
+    name: str = args.name or args.data.stem
     return name.lower().replace("_", "-")
 
 

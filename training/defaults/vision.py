@@ -115,7 +115,9 @@ def run_onnx(model_path: Path) -> tuple[np.ndarray, np.ndarray]:
     return probs, embeddings
 
 
-def _photo_row(k: int, probs: np.ndarray, similarity: np.ndarray, labels: list[str]) -> dict:
+def _photo_row(
+    k: int, probs: np.ndarray, similarity: np.ndarray, labels: list[str]
+) -> dict[str, Any]:
     photo, top = SAMPLE_PHOTOS[k], int(probs[k].argmax())
     others = np.delete(similarity[k], k)
     row: dict[str, Any] = {
@@ -158,6 +160,7 @@ def similarity_figure(similarity: np.ndarray) -> Any:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
 
     fig, ax = plt.subplots(figsize=(9, 7))
     image = ax.imshow(similarity, cmap="viridis")
@@ -166,7 +169,7 @@ def similarity_figure(similarity: np.ndarray) -> Any:
     )
     ax.set_yticks(range(len(SAMPLE_PHOTOS)), [p.query for p in SAMPLE_PHOTOS])
     for k, row in enumerate(similarity):
-        ax.add_patch(plt.Rectangle((row.argmax() - 0.5, k - 0.5), 1, 1, fill=False, color="red"))
+        ax.add_patch(Rectangle((row.argmax() - 0.5, k - 0.5), 1, 1, fill=False, color="red"))
     fig.colorbar(image, ax=ax, label="cosine (text model vs vision model embedding)")
     ax.set_title("Cross-modal ranking in space 'semantic' (red: each query's top photo)")
     return fig

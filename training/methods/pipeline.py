@@ -14,8 +14,9 @@ from typing import Any
 
 import torch
 from tokenizers import Tokenizer
+from torch import nn
 
-from service.manifest import Manifest
+from service.manifest import InputSpec, Manifest
 from training.export.specs import embedding_output, softmax_outputs
 from training.methods.alignment import AlignmentModel, ImageTower, TextTower
 from training.methods.base import MultiOutputModel
@@ -183,7 +184,7 @@ def export(
             )
         ]  # fmt: skip
     out = [embedding_output(config.embed_dim, space or name)]
-    towers = (
+    towers: tuple[tuple[str, nn.Module, list[InputSpec], Tokenizer | None], ...] = (
         ("image", ImageTower(model), [image], None),
         ("text", TextTower(model), text, prepared.tokenizer),
     )
