@@ -19,7 +19,7 @@ import logging
 from pathlib import Path
 
 from training.methods import pipeline
-from training.methods.config import load_config
+from training.methods.config import FitConfig, load_config
 from training.methods.jsonl import EVAL_SPLIT, load_jsonl
 from training.versions import VersionTakenError, require_free
 
@@ -47,6 +47,16 @@ def _model_name(args: argparse.Namespace) -> str:
     return name.lower().replace("_", "-")
 
 
+def _with_overrides(config: FitConfig, args: argparse.Namespace) -> FitConfig:
+    """The config with ``--epochs`` and ``--seed`` applied."""
+    train_cfg = config.train
+    if args.epochs:
+        train_cfg = dataclasses.replace(train_cfg, epochs=args.epochs)
+    if args.seed is not None:
+        train_cfg = dataclasses.replace(train_cfg, seed=args.seed)
+    return config.replace(train=train_cfg)
+
+
 def run(args: argparse.Namespace) -> int:
     """Load, train, evaluate and export; returns the process exit code."""
     config = load_config(args.config)
@@ -56,12 +66,7 @@ def run(args: argparse.Namespace) -> int:
             require_free(args.models_dir, pipeline.export_names(config.method, name), args.version)
         except VersionTakenError as exc:
             raise SystemExit(str(exc)) from None
-    train_cfg = config.train
-    if args.epochs:
-        train_cfg = dataclasses.replace(train_cfg, epochs=args.epochs)
-    if args.seed is not None:
-        train_cfg = dataclasses.replace(train_cfg, seed=args.seed)
-    config = config.replace(train=train_cfg)
+    config = _with_overrides(config, args)
     train, held = load_jsonl(args.data, config.image.image_size)
     log.info("%s: %d training and %d evaluation examples", args.data, len(train), len(held))
     prepared = pipeline.prepare(config, train, {EVAL_SPLIT: held})

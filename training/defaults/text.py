@@ -127,6 +127,17 @@ def _select_items(quick: bool) -> list[corpus_mod.Item]:
     return kept
 
 
+def _layer_features(encoder: MiniLMEncoder, items: list[corpus_mod.Item]) -> np.ndarray:
+    """The frozen trunk's per-layer features of every item ``(N, L, C)``, cached on disk."""
+    return cached_layer_features(
+        encoder,
+        load_tokenizer(),
+        [i.text for i in items],
+        cache_dir=corpus_mod.default_cache_dir(),
+        model_tag="all-MiniLM-L6-v2/layers-mean/v1",
+    )
+
+
 def _train_heads(
     items: list[corpus_mod.Item], features: np.ndarray, cfg: HeadConfig, quick: bool
 ) -> tuple[HeadEnsemble, list[dict[str, float]]]:
@@ -194,13 +205,7 @@ def build_text(request: BuildRequest) -> list[Manifest]:
     quick = request.quick
     items = _select_items(quick)
     encoder, cfg = MiniLMEncoder.pretrained(), HeadConfig(seeds=(0,) if quick else (0, 1, 2))
-    features = cached_layer_features(
-        encoder,
-        load_tokenizer(),
-        [i.text for i in items],
-        cache_dir=corpus_mod.default_cache_dir(),
-        model_tag="all-MiniLM-L6-v2/layers-mean/v1",
-    )
+    features = _layer_features(encoder, items)
     heads, val_losses = _train_heads(items, features, cfg, quick)
     metrics, evaluated = _evaluate(items, features, heads)
     _log_table(metrics)
