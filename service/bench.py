@@ -33,10 +33,10 @@ from typing import Any
 import httpx
 import onnxruntime as ort
 
+from contract.manifest import ImageInput, read_manifest
 from service.bench_load import LoadResult, LoadSpec, run_load
 from service.bench_raw import RawResult, latest_version, measure_raw, open_session, sample_jpegs
 from service.bench_server import serve
-from service.manifest import ImageInput, read_manifest
 from service.settings import Settings
 
 log = logging.getLogger("service.bench")

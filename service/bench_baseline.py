@@ -19,10 +19,10 @@ import onnxruntime as ort
 from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel
 
+from contract.manifest import ImageInput, Manifest, read_manifest
 from service.api.inputs import decode_base64
 from service.bench_raw import latest_version, open_session
 from service.inference.images import decode_image, image_tensor
-from service.manifest import ImageInput, Manifest, read_manifest
 from service.settings import Settings
 
 __all__ = ["create_baseline_app"]

@@ -21,9 +21,10 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
+from contract import layout
+from contract.manifest import MODEL_FILE, ImageInput
 from service.inference.images import decode_image, image_tensor
 from service.inference.session import SessionConfig, create_session
-from service.manifest import MODEL_FILE, ImageInput
 from service.settings import Settings
 
 __all__ = ["RawResult", "latest_version", "measure_raw", "open_session", "sample_jpegs"]
@@ -36,10 +37,7 @@ MAX_PIXELS = 40_000_000
 
 def latest_version(model_dir: Path, name: str) -> Path:
     """The highest version directory of a model (the one the service serves)."""
-    versions = [p for p in (model_dir / name).iterdir() if p.is_dir() and p.name.isdigit()]
-    if not versions:
-        raise FileNotFoundError(f"no version directory under {model_dir / name}")
-    return max(versions, key=lambda p: int(p.name))
+    return layout.latest_version_dir(model_dir, name)
 
 
 def open_session(version_dir: Path, settings: Settings) -> ort.InferenceSession:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from service.manifest import Manifest
+from contract.manifest import Manifest
 from training.defaults import DEFAULT_MODELS, BuildRequest, DefaultModel, default_model_names
 from training.defaults.plan import plan
 from training.versions import VersionTakenError

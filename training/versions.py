@@ -1,14 +1,15 @@
-"""Which version number a build writes: the next free one unless asked; over one only on purpose."""
+"""Which version number a build writes: the next free one unless asked; over one only on purpose.
+
+The version-directory rules themselves (what counts as a version, the latest, the next) are the
+contract's (``contract.layout``); this module applies them to builds that write several models.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
-
-def next_version(model_dir: Path) -> int:  # TODO(contract): contract.repository.next_version
-    numbers = [int(p.name) for p in model_dir.glob("*") if p.name.isdigit()]
-    return max(numbers, default=0) + 1
+from contract.layout import next_version, version_dir
 
 
 class VersionTakenError(FileExistsError):
@@ -22,7 +23,7 @@ def next_free_version(models_dir: Path, names: Sequence[str]) -> int:
 
 def require_free(models_dir: Path, names: Sequence[str], version: int) -> None:
     """Raise ``VersionTakenError`` when any of ``names`` already has ``version``."""
-    folders = [Path(models_dir) / name / str(version) for name in names]
+    folders = [version_dir(models_dir, name, version) for name in names]
     taken = [str(folder) for folder in folders if folder.exists()]
     if taken:
         raise VersionTakenError(

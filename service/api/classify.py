@@ -8,9 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from pydantic import BaseModel, Field
 
+from contract.manifest import OutputSpec
 from service.api.deps import EngineDep, SettingsDep, mark_model
 from service.api.inputs import (
     MAX_LIST,
+    MODEL_NAME,
     Base64Image,
     ModelName,
     Strict,
@@ -25,7 +27,6 @@ from service.inference.engine import Engine
 from service.inference.postprocess import CLASSIFIER_TYPES, regression_value, select_heads
 from service.inference.postprocess import top_labels as rank_labels
 from service.inference.session import Outputs
-from service.manifest import OutputSpec
 from service.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["classify"])
@@ -101,7 +102,7 @@ async def classify_upload(
     settings: SettingsDep,
     files: Annotated[list[UploadFile] | None, File(description="images, one item each")] = None,
     texts: Annotated[list[str] | None, Form(description="texts, one per item")] = None,
-    model: Annotated[str, Form(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")] = "vision",
+    model: Annotated[str, Form(pattern=MODEL_NAME)] = "vision",
     tasks: Annotated[list[str] | None, Form(description="heads to return")] = None,
     top_k: Annotated[int, Form(ge=1, le=1000)] = 5,
 ) -> ClassifyResponse:

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from fastapi import UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
+from contract import layout
 from service.errors import InvalidInputError, UnsupportedMediaError
 from service.inference.spaces import MediaItem
 from service.settings import Settings
@@ -22,7 +23,7 @@ from service.settings import Settings
 MAX_LIST = 1024  # static bound; the configurable `max_items` is checked per request
 MAX_TEXT = 65_536  # static bound; the configurable `max_text_chars` is checked per request
 MAX_BASE64 = 64 * 1024 * 1024  # static bound; the body limit is the real one
-MODEL_NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+MODEL_NAME = layout.MODEL_NAME_PATTERN
 _DATA_URI = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[\w.+-]+=[\w.+-]+)*;base64,", re.I)
 
 Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT, description="UTF-8 text")]

@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from contract.manifest import InputSpec, OutputSpec
 from service.api.deps import EngineDep
 from service.inference.engine import Engine
 from service.inference.registry import ModelEntry
-from service.manifest import InputSpec, OutputSpec
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 

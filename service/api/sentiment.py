@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from service.api.deps import EngineDep, SettingsDep, mark_model
 from service.api.inputs import (
     MAX_LIST,
+    MODEL_NAME,
     Base64Image,
     ModelName,
     Strict,
@@ -78,7 +79,7 @@ async def sentiment_upload(
     settings: SettingsDep,
     texts: Annotated[list[str], Form(description="texts, one per item")],
     files: Annotated[list[UploadFile] | None, File(description="one image per text")] = None,
-    model: Annotated[str, Form(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")] = "text",
+    model: Annotated[str, Form(pattern=MODEL_NAME)] = "text",
 ) -> SentimentResponse:
     """Sentiment of form texts, with uploaded images for models that take them."""
     images, paired = pair_up(await read_uploads(files), texts)

@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from contract.manifest import Dim, Manifest
 from service.api import v2_codec
 from service.api.deps import EngineDep, mark_model
 from service.api.errors import request_id_of
@@ -43,7 +44,6 @@ from service.errors import ModelNotFoundError, UnsupportedMediaError
 from service.inference.engine import Engine
 from service.inference.registry import LoadedModel, ModelEntry, ModelState
 from service.inference.session import Item
-from service.manifest import Dim, Manifest
 from service.settings import Settings
 
 router = APIRouter(prefix="/v2", tags=["v2 (Open Inference Protocol)"], route_class=V2Route)

@@ -46,7 +46,7 @@ DTYPES: dict[str, np.dtype[Any]] = {
     "BYTES": np.dtype(np.object_),
 }
 _BY_DTYPE = {dtype: name for name, dtype in DTYPES.items() if name != "BYTES"}
-# The manifest's tensor dtypes (``service.manifest``) as protocol datatypes.
+# The manifest's tensor dtypes (``contract.manifest``) as protocol datatypes.
 MANIFEST_DATATYPES = {"float32": "FP32", "int64": "INT64"}
 
 

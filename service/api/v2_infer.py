@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from contract.manifest import ImageInput, Manifest
 from service.api import v2_codec
 from service.api.inputs import decode_base64
 from service.api.v2_schemas import InferRequest, RequestOutput
@@ -25,7 +26,6 @@ from service.errors import InvalidInputError, MalformedRequestError
 from service.inference.images import decode_image, image_tensor
 from service.inference.registry import LoadedModel
 from service.inference.session import Item, Outputs
-from service.manifest import ImageInput, Manifest
 from service.settings import Settings
 
 __all__ = ["OutputPlan", "decode_request", "encode_response", "plan_outputs", "to_items"]

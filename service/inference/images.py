@@ -1,4 +1,4 @@
-"""Image decoding and the tensor transform a manifest's ``ImageInput`` describes.
+"""Image decoding; the tensor transform itself is the contract's (``contract.preprocess``).
 
 Decoding is defensive: only JPEG, PNG and WebP; the pixel count is checked from the header
 before any pixel data is decoded (decompression bombs); truncated or corrupt files are a 4xx.
@@ -9,18 +9,14 @@ from __future__ import annotations
 import io
 import warnings
 
-import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from contract.preprocess import image_tensor
 from service.errors import InvalidInputError, PayloadTooLargeError, UnsupportedMediaError
-from service.manifest import ImageInput
+
+__all__ = ["FORMATS", "decode_image", "image_tensor"]
 
 FORMATS = ("JPEG", "PNG", "WEBP")
-_RESAMPLE = {
-    "bicubic": Image.Resampling.BICUBIC,
-    "bilinear": Image.Resampling.BILINEAR,
-    "nearest": Image.Resampling.NEAREST,
-}
 
 
 def decode_image(data: bytes, max_pixels: int) -> Image.Image:
@@ -54,43 +50,3 @@ def _check_pixels(image: Image.Image, max_pixels: int) -> None:
             f"the image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}",
             limit=max_pixels,
         )
-
-
-def image_tensor(image: Image.Image, spec: ImageInput) -> np.ndarray:
-    """Resize, crop and normalise as ``spec`` says; returns float32 ``(3, H, W)``."""
-    height, width = spec.size
-    resample = _RESAMPLE[spec.interpolation]
-    if spec.resize is None or spec.crop == "none":
-        image = image.resize((width, height), resample)
-    else:
-        image = _resize_shorter(image, spec.resize, resample)
-        image = _center_crop(image, height, width)
-    pixels = np.asarray(image).transpose(2, 0, 1)  # (3, H, W) view of the uint8 pixels
-    mean = np.asarray(spec.mean, dtype=np.float32)[:, None, None]
-    std = np.asarray(spec.std, dtype=np.float32)[:, None, None]
-    # (pixels - mean) / std, written straight into one contiguous float32 array (no temporaries)
-    out = np.empty(pixels.shape, dtype=np.float32)
-    np.subtract(pixels, mean, out=out, dtype=np.float32)
-    return np.divide(out, std, out=out)
-
-
-def _resize_shorter(image: Image.Image, size: int, resample: Image.Resampling) -> Image.Image:
-    """Scale so the shorter side is ``size`` (torchvision ``Resize(int)`` semantics)."""
-    width, height = image.size
-    if width <= height:
-        new = (size, max(1, int(size * height / width)))
-    else:
-        new = (max(1, int(size * width / height)), size)
-    return image.resize(new, resample)
-
-
-def _center_crop(image: Image.Image, height: int, width: int) -> Image.Image:
-    """Crop the centre (torchvision ``CenterCrop`` rounding); pads with black when too small."""
-    img_w, img_h = image.size
-    if img_w < width or img_h < height:
-        canvas = Image.new("RGB", (max(img_w, width), max(img_h, height)))
-        canvas.paste(image, ((canvas.width - img_w) // 2, (canvas.height - img_h) // 2))
-        image, img_w, img_h = canvas, canvas.width, canvas.height
-    top = round((img_h - height) / 2.0)
-    left = round((img_w - width) / 2.0)
-    return image.crop((left, top, left + width, top + height))

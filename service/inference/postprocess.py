@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from contract.manifest import Manifest, OutputSpec
 from service.errors import InvalidInputError, ModelNotFoundError
-from service.manifest import Manifest, OutputSpec
 
 CLASSIFIER_TYPES = ("softmax", "sigmoid")
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from contract.manifest import ImageInput, Manifest, TextInput
 from service.errors import InvalidInputError
 from service.inference.images import decode_image, image_tensor
 from service.inference.session import Item
 from service.inference.text import TextEncoder
-from service.manifest import ImageInput, Manifest, TextInput
 
 _TEXT_ROLES = ("text", "attention_mask", "token_type_ids")
 

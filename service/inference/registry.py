@@ -17,6 +17,15 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from contract import layout
+from contract.manifest import (
+    MANIFEST_FILE,
+    MODEL_FILE,
+    Manifest,
+    OutputSpec,
+    read_manifest,
+    verify_files,
+)
 from service.errors import ModelNotFoundError, NotReadyError
 from service.events import NullObserver, Observer
 from service.inference.autotune import BatchProfile, tune_batch_size
@@ -27,14 +36,6 @@ from service.inference.session import (
     SessionConfig,
     create_session,
     requested_providers,
-)
-from service.manifest import (
-    MANIFEST_FILE,
-    MODEL_FILE,
-    Manifest,
-    OutputSpec,
-    read_manifest,
-    verify_files,
 )
 
 log = logging.getLogger(__name__)
@@ -105,8 +106,7 @@ class Registry:
         root = self.config.model_dir
         if not root.is_dir():
             log.error("model directory %s does not exist; set MMS_MODEL_DIR", root)
-        dirs = sorted(root.iterdir()) if root.is_dir() else []
-        found = {p.name: _versions(p) for p in dirs if p.is_dir()}
+        found = {name: layout.versions(root / name) for name in layout.model_names(root)}
         names = list(self.config.names) or sorted(found)
         self._entries = {name: ModelEntry(name, found.get(name, [])) for name in names}
         for entry in self._entries.values():
@@ -225,10 +225,6 @@ class Registry:
         self._observer.model_state(
             entry.name, entry.version or 0, entry.state.value, entry.providers
         )
-
-
-def _versions(model_dir: Path) -> list[int]:
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
 
 
 def _reason(exc: Exception) -> str:

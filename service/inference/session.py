@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import onnxruntime as ort
 
+from contract.manifest import Manifest
 from service.errors import InferenceError, InvalidInputError
-from service.manifest import Manifest
 
 if TYPE_CHECKING:
     from service.settings import Settings

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
+from contract.manifest import TextInput
 from service.errors import InvalidInputError
-from service.manifest import TextInput
 
 
 class TextEncoder:

@@ -98,9 +98,10 @@ def test_training_stage_builds_defaults_with_the_pinned_cpu_torch() -> None:
     assert any('"torch==${TORCH_VERSION}" --index-url "${TORCH_INDEX_URL}"' in r for r in runs)
 
 
-def test_training_stage_copies_only_the_manifest_schema_of_the_service() -> None:
-    service_copies = [i.args for i in BY_NAME["training"].all("COPY") if "service/" in i.args]
-    assert service_copies == ["service/__init__.py service/manifest.py service/"]
+def test_training_stage_copies_the_contract_and_none_of_the_service() -> None:
+    copies = [i.args for i in BY_NAME["training"].all("COPY")]
+    assert "contract/ contract/" in copies
+    assert not [args for args in copies if "service/" in args], copies
 
 
 def test_gpu_base_is_cuda13_with_cudnn_runtime() -> None:
@@ -131,13 +132,20 @@ def test_every_copied_path_exists_and_is_in_the_build_context(stage: Stage) -> N
                 assert is_sent(rules, relative), f"{relative} is excluded by .dockerignore"
 
 
-def test_training_code_imports_nothing_of_the_service_but_the_manifest() -> None:
-    """The training stage copies only service/manifest.py; any other import would break it."""
-    pattern = re.compile(r"^\s*(?:from|import)\s+(service(?:\.\w+)*)", re.MULTILINE)
-    imported = {
+def _imports(package: str, prefix: str) -> set[tuple[str, str]]:
+    pattern = re.compile(rf"^\s*(?:from|import)\s+({prefix}(?:\.\w+)*)", re.MULTILINE)
+    return {
         (path.relative_to(ROOT).as_posix(), module)
-        for path in (ROOT / "training").rglob("*.py")
+        for path in (ROOT / package).rglob("*.py")
         for module in pattern.findall(path.read_text(encoding="utf-8"))
     }
-    assert imported, "expected training/ to import service.manifest"
-    assert {module for _, module in imported} == {"service.manifest"}, sorted(imported)
+
+
+def test_training_code_imports_the_contract_and_nothing_of_the_service() -> None:
+    """The training stage copies contract/ but not service/; a service import would break it."""
+    assert _imports("training", "contract"), "expected training/ to import the contract"
+    assert not _imports("training", "service"), sorted(_imports("training", "service"))
+
+
+def test_the_contract_imports_neither_half() -> None:
+    assert not _imports("contract", "service") | _imports("contract", "training")

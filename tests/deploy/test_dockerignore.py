@@ -42,7 +42,7 @@ def test_kept_out_of_the_build_context(path: str) -> None:
         "pyproject.toml",
         "README.md",
         "service/app.py",
-        "service/manifest.py",
+        "contract/manifest.py",
         "training/cli.py",
         "training/configs/shapes.json",
         "docker/entrypoint.py",

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from contract.manifest import MANIFEST_FILE
 from service.app import create_app
 from service.inference.registry import Registry
-from service.manifest import MANIFEST_FILE
 from service.settings import Settings
 from tests.service.media import b64, png
 from tests.service.tiny_models import ANIMALS

@@ -15,12 +15,12 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
 
+from contract.manifest import ImageInput
 from service import bench
 from service.bench_http import KeepAliveConnection
 from service.bench_load import LoadSpec, run_load, summarize
 from service.bench_raw import measure_raw, sample_jpegs
 from service.bench_server import free_port
-from service.manifest import ImageInput
 from tests.service.media import encode, picture
 from tests.service.tiny_models import build_repository
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from contract.manifest import ImageInput, TextInput
 from service.errors import InvalidInputError, PayloadTooLargeError, UnsupportedMediaError
 from service.inference.images import decode_image, image_tensor
 from service.inference.text import TextEncoder
-from service.manifest import ImageInput, TextInput
 from tests.service.media import bomb_png, encode, png
 from tests.service.tiny_models import write_tokenizer
 

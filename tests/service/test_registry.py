@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from contract.manifest import MANIFEST_FILE
 from service.errors import ModelNotFoundError, NotReadyError
 from service.inference.registry import ModelState, Registry, RegistryConfig
 from service.inference.session import SessionConfig
-from service.manifest import MANIFEST_FILE
 
 
 def _copy(repo: Path, tmp_path: Path, *names: str) -> Path:

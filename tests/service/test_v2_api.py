@@ -18,10 +18,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from contract.manifest import ImageInput, TextInput, read_manifest
 from service.app import create_app
 from service.inference.images import decode_image, image_tensor
 from service.inference.text import TextEncoder
-from service.manifest import ImageInput, TextInput, read_manifest
 from service.settings import Settings
 from tests.service.tiny_models import ANIMALS
 

@@ -12,9 +12,9 @@ import pytest
 import tritonclient.http as triton
 from PIL import Image
 
+from contract.manifest import ImageInput, read_manifest
 from service.app import create_app
 from service.inference.images import decode_image, image_tensor
-from service.manifest import ImageInput, read_manifest
 from service.settings import Settings
 from tests.service.v2_server import serve_in_thread
 

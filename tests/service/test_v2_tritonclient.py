@@ -18,9 +18,9 @@ import tritonclient.http as triton
 from PIL import Image
 from tritonclient.utils import InferenceServerException
 
+from contract.manifest import ImageInput, read_manifest
 from service.app import create_app
 from service.inference.images import decode_image, image_tensor
-from service.manifest import ImageInput, read_manifest
 from service.settings import Settings
 from tests.service.tiny_models import ANIMALS
 from tests.service.v2_server import serve_in_thread

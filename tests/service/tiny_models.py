@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 from torch import nn
 
-from service.manifest import ImageInput, OutputSpec, TextInput, TokenCompanionInput
+from contract.manifest import ImageInput, OutputSpec, TextInput, TokenCompanionInput
 from training.export import export_model
 
 WORDS = [

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from service.manifest import ImageInput, Manifest, OutputSpec, read_manifest
+from contract.manifest import ImageInput, Manifest, OutputSpec, read_manifest
 from training import cli
 from training.defaults import BuildRequest, DefaultModel
 from training.export import export_model

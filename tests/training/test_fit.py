@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 from tokenizers import Tokenizer
 
-from service.manifest import read_manifest, verify_files
+from contract.manifest import read_manifest, verify_files
 from training.cli import main
 from training.methods.jsonl import load_jsonl
 

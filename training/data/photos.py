@@ -1,9 +1,9 @@
 """Sample photos that scikit-image and scikit-learn ship, and manifest-driven preprocessing.
 
 Used to evaluate the image tower (ImageNet labels, cross-modal ranking) without any download:
-every photo here is a file inside an installed package. ``preprocess`` follows an
-``ImageInput`` manifest entry exactly as the service is meant to, so a test that runs an
-exported ONNX file through it checks the manifest too.
+every photo here is a file inside an installed package. Batches go through the contract's
+``image_tensor``, the very transform the service applies, so a test that runs an exported ONNX
+file on them checks the manifest too.
 """
 
 from __future__ import annotations
@@ -14,13 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from service.manifest import ImageInput
-
-_RESAMPLE = {
-    "bicubic": Image.Resampling.BICUBIC,
-    "bilinear": Image.Resampling.BILINEAR,
-    "nearest": Image.Resampling.NEAREST,
-}
+from contract.manifest import ImageInput
+from contract.preprocess import image_tensor
 
 
 @dataclass(frozen=True)
@@ -77,28 +72,7 @@ def load_photo(name: str) -> Image.Image:
     return Image.fromarray(array).convert("RGB")
 
 
-def preprocess(image: Image.Image, spec: ImageInput) -> np.ndarray:
-    """One picture -> float32 ``(3, H, W)`` as the manifest entry says (resize, crop, scale).
-
-    Rounding follows torchvision's ``Resize(int)`` and ``CenterCrop``, as the service does.
-    """
-    height, width = spec.size
-    resample = _RESAMPLE[spec.interpolation]
-    image = image.convert("RGB")
-    if spec.resize is None or spec.crop == "none":
-        image = image.resize((width, height), resample)
-    else:
-        short, long_ = sorted(image.size)
-        scaled = (spec.resize, int(spec.resize * long_ / short))
-        image = image.resize(scaled if image.width <= image.height else scaled[::-1], resample)
-        top, left = round((image.height - height) / 2), round((image.width - width) / 2)
-        image = image.crop((left, top, left + width, top + height))
-    pixels = np.asarray(image, dtype=np.float32)  # (H, W, 3) in 0..255
-    pixels = (pixels - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
-    return np.ascontiguousarray(pixels.transpose(2, 0, 1))  # (3, H, W)
-
-
 def sample_batch(spec: ImageInput, names: list[str] | None = None) -> np.ndarray:
     """The sample photos (all, or ``names``) preprocessed into one ``(N, 3, H, W)`` batch."""
     chosen = names or [p.name for p in SAMPLE_PHOTOS]
-    return np.stack([preprocess(load_photo(name), spec) for name in chosen])
+    return np.stack([image_tensor(load_photo(name), spec) for name in chosen])

@@ -22,17 +22,14 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from service.manifest import read_manifest, verify_files
+from contract.layout import latest_version, version_dir
+from contract.manifest import read_manifest, verify_files
 from training.defaults import BuildRequest, DefaultModel
 from training.versions import VersionTakenError, next_free_version
 
 log = logging.getLogger(__name__)
 
 _Target = tuple[int, bool]  # (version, replace)
-
-
-def _versions(model_dir: Path) -> list[int]:  # TODO(contract): contract.repository.versions
-    return sorted(int(p.name) for p in model_dir.glob("*") if p.name.isdigit())
 
 
 def _verified(version_dir: Path) -> bool:
@@ -45,19 +42,13 @@ def _verified(version_dir: Path) -> bool:
     return True
 
 
-def _top(models_dir: Path, name: str) -> int | None:
-    versions = _versions(models_dir / name)
-    return versions[-1] if versions else None
-
-
 def _without_version(models_dir: Path, model: DefaultModel, force: bool) -> _Target | None:
-    tops = [_top(models_dir, name) for name in model.names]
+    tops = [latest_version(models_dir / name) for name in model.names]
     if force:
         latest = max((t for t in tops if t is not None), default=None)
         return (1, False) if latest is None else (latest, True)
-    built = [
-        models_dir / n / str(t) for n, t in zip(model.names, tops, strict=True) if t is not None
-    ]
+    pairs = zip(model.names, tops, strict=True)
+    built = [version_dir(models_dir, n, t) for n, t in pairs if t is not None]
     if len(built) == len(tops) and all(_verified(folder) for folder in built):
         log.info("already built: %s", ", ".join(model.names))
         return None
@@ -67,7 +58,7 @@ def _without_version(models_dir: Path, model: DefaultModel, force: bool) -> _Tar
 def _with_version(
     models_dir: Path, model: DefaultModel, version: int, force: bool
 ) -> _Target | None:
-    folders = [models_dir / name / str(version) for name in model.names]
+    folders = [version_dir(models_dir, name, version) for name in model.names]
     if force:
         return version, True
     if all(_verified(folder) for folder in folders):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from service.manifest import Manifest
+from contract.manifest import Manifest
 from training.defaults import BuildRequest
 from training.methods import pipeline
 from training.shapes.runs import (

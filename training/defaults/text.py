@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from service.manifest import Manifest, OutputSpec, TextInput, TokenCompanionInput
+from contract.layout import TOKENIZER_FILE
+from contract.manifest import Manifest, OutputSpec, TextInput, TokenCompanionInput
 from training.data import sentiment_corpora as corpus_mod
 from training.defaults import BuildRequest
 from training.export import Report, export_model
@@ -38,7 +39,6 @@ from training.sentiment.train import HeadConfig, TrainData, train_ensemble
 from training.towers.minilm import (
     EMBED_DIM,
     MAX_LENGTH,
-    TOKENIZER_FILE,
     MiniLMEncoder,
     load_tokenizer,
     serving_tokenizer_json,

@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from service.manifest import MODEL_FILE, ImageInput, Manifest, OutputSpec
+from contract.layout import MODEL_FILE
+from contract.manifest import ImageInput, Manifest, OutputSpec
 from training.data.photos import SAMPLE_PHOTOS, sample_batch
 from training.defaults import BuildRequest
 from training.export import export_model

@@ -6,6 +6,6 @@ the builds), ``provenance`` (code revision, package versions), ``report`` (the `
 folder beside a model).
 """
 
-from training.export.exporter import Evaluate, ExportError, Report, export_model, version_dir
+from training.export.exporter import Evaluate, ExportError, Report, export_model
 
-__all__ = ["Evaluate", "ExportError", "Report", "export_model", "version_dir"]
+__all__ = ["Evaluate", "ExportError", "Report", "export_model"]

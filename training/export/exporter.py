@@ -22,8 +22,8 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from service.manifest import (
-    MODEL_FILE,
+from contract.layout import MODEL_FILE, next_version, version_dir
+from contract.manifest import (
     InputSpec,
     Manifest,
     OutputSpec,
@@ -32,7 +32,7 @@ from service.manifest import (
     write_manifest,
 )
 from training.export.staging import install, staged_version
-from training.versions import VersionTakenError, next_version
+from training.versions import VersionTakenError
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,6 @@ _REPLACE_HINT = "leave the version out for the next free one, or write over it o
 
 class ExportError(RuntimeError):
     """The exported graph is invalid or disagrees with PyTorch; nothing was installed."""
-
-
-def version_dir(models_dir: Path, name: str, version: int) -> Path:
-    return Path(models_dir) / name / str(version)
 
 
 class _TupleOutputs(nn.Module):
@@ -195,8 +191,8 @@ def export_model(
     if check_example is not None:
         batches.append(_ordered(check_example, inputs))
     model_dir = Path(models_dir) / name
-    version = next_version(model_dir) if version is None else version
-    target = model_dir / str(version)
+    target = version_dir(models_dir, name, next_version(model_dir) if version is None else version)
+    version = int(target.name)
     if target.exists() and not replace:
         raise ExportError(f"{target} already exists; {_REPLACE_HINT}")
     with staged_version(model_dir, version) as staged:

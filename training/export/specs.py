@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from service.manifest import OutputSpec
+from contract.manifest import OutputSpec
 
 
 def softmax_outputs(classes: Mapping[str, list[str]]) -> list[OutputSpec]:

@@ -1,8 +1,9 @@
 """Stage a version directory beside its final place, then install it with one rename.
 
-A version directory is written under a staging name in the model's folder (``.<version>.<token>
-.staging``: it starts with a dot, so a repository reader or watcher skips it, see
-``contract.repository``), and only a complete, verified directory is renamed to ``<version>``.
+A version directory is written under a staging name in the model's folder
+(``.<version>.<token>.staging``: it starts with a dot, so a repository reader or watcher skips
+it, see ``contract.layout.is_staging_name``), and only a complete, verified directory is renamed
+to ``<version>``.
 Writing over an existing version (``replace=True``) swaps the two directories in one step where
 the kernel can (Linux ``renameat2(RENAME_EXCHANGE)``), so a reader sees the old files or the new
 ones, never a missing or half-written folder.
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from contract.layout import STAGING_PREFIX
 from training.versions import VersionTakenError
 
 log = logging.getLogger(__name__)
@@ -29,8 +31,9 @@ _RENAME_EXCHANGE = 2
 
 
 def staging_name(version: int) -> str:
-    """A fresh staging folder name for ``version``: hidden, never all digits, unique per call."""
-    return f".{version}.{secrets.token_hex(4)}.staging"
+    """A fresh staging folder name for ``version``: hidden (``contract.layout.STAGING_PREFIX``),
+    never a version name, unique per call so that two exports never share one."""
+    return f"{STAGING_PREFIX}{version}.{secrets.token_hex(4)}.staging"
 
 
 @contextmanager

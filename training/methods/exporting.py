@@ -1,6 +1,6 @@
 """The methods' models into the model repository, through the one exporter, with their report.
 
-Input specs follow the manifest conventions (``service/manifest.py``): images are float32 NCHW
+Input specs follow the manifest conventions (``contract/manifest.py``): images are float32 NCHW
 normalised as ``(value - mean) / std``; text is right-padded int64 ids with an attention mask.
 The report hook writes ``report/metrics.json``, the training curves and a parity figure
 (PyTorch against ONNX Runtime on a held-out batch) into the staged version directory.
@@ -19,7 +19,8 @@ import torch
 from tokenizers import Tokenizer
 from torch import nn
 
-from service.manifest import (
+from contract.layout import TOKENIZER_FILE
+from contract.manifest import (
     ImageInput,
     InputSpec,
     Manifest,
@@ -36,8 +37,6 @@ from training.methods.plots import history_figure, parity_figure
 from training.methods.trainer import History
 
 log = logging.getLogger(__name__)
-
-TOKENIZER_FILE = "tokenizer.json"
 
 
 def image_input(image_size: int, norm: Normalisation) -> ImageInput:

@@ -16,7 +16,7 @@ import torch
 from tokenizers import Tokenizer
 from torch import nn
 
-from service.manifest import InputSpec, Manifest
+from contract.manifest import InputSpec, Manifest
 from training.export.specs import embedding_output, softmax_outputs
 from training.methods.alignment import AlignmentModel, ImageTower, TextTower
 from training.methods.base import MultiOutputModel

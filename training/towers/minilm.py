@@ -27,12 +27,13 @@ import torch.nn.functional as F
 from tokenizers import Tokenizer
 from torch import nn
 
+from contract.layout import TOKENIZER_FILE
+
 if TYPE_CHECKING:
     from transformers import BertModel
 
 EMBED_DIM = 384
 MAX_LENGTH = 256
-TOKENIZER_FILE = "tokenizer.json"
 
 
 def minilm_dir() -> Path:

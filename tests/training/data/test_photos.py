@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from service.manifest import ImageInput
-from training.data.photos import SAMPLE_PHOTOS, load_photo, preprocess
+from contract.manifest import ImageInput
+from contract.preprocess import image_tensor as preprocess
+from training.data.photos import SAMPLE_PHOTOS, load_photo
 
 # The Lite weights' scaling, (x - 127) / 128, at 224 after resizing the shorter side to 256.
 SPEC = ImageInput(

@@ -7,16 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from contract import layout
+
 MODELS_DIR = Path(os.environ.get("MMS_MODEL_DIR", Path(__file__).parents[3] / "models"))
 
 
 def latest_version_dir(name: str) -> Path:
     """The highest version of ``name`` in ``MODELS_DIR`` (the one the service serves), or skip."""
-    folder = MODELS_DIR / name
-    versions = sorted((int(p.name) for p in folder.glob("*") if p.name.isdigit()), reverse=True)
-    if not versions:
+    try:
+        return layout.latest_version_dir(MODELS_DIR, name)
+    except FileNotFoundError:
         pytest.skip(
-            f"{folder} is not built; run `make models` (or `python -m training "
+            f"{MODELS_DIR / name} is not built; run `make models` (or `python -m training "
             f"build-defaults --only {name}`) first"
         )
-    return folder / str(versions[0])

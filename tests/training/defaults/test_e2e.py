@@ -14,7 +14,7 @@ import onnxruntime as ort
 import pytest
 from tokenizers import Tokenizer
 
-from service.manifest import MODEL_FILE, Manifest, read_manifest, verify_files
+from contract.manifest import MODEL_FILE, Manifest, read_manifest, verify_files
 from tests.training.defaults.built import latest_version_dir
 from training.data.photos import SAMPLE_PHOTOS, sample_batch
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.manifest import ImageInput, Manifest, OutputSpec, sha256_file, write_manifest
+from contract.manifest import ImageInput, Manifest, OutputSpec, sha256_file, write_manifest
 from training.defaults import DefaultModel
 from training.defaults.plan import plan
 from training.versions import VersionTakenError

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.manifest import read_manifest, verify_files
+from contract.manifest import read_manifest, verify_files
 from training.cli import main
 from training.defaults import DEFAULT_MODELS
 from training.defaults.shapes import MODELS

@@ -14,7 +14,7 @@ import onnxruntime as ort
 import pytest
 from tokenizers import Tokenizer
 
-from service.manifest import Manifest, read_manifest, verify_files
+from contract.manifest import Manifest, read_manifest, verify_files
 from tests.training.defaults.built import latest_version_dir
 from training.methods.retrieval import bidirectional_recall
 from training.shapes.datasets import ShapesSpec, generate

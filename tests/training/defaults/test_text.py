@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from service.manifest import read_manifest, verify_files
+from contract.manifest import read_manifest, verify_files
 
 
 def test_text_model_exports_with_three_heads(tmp_path: Path):

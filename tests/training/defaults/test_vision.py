@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from service.manifest import MODEL_FILE, read_manifest
+from contract.manifest import MODEL_FILE, read_manifest
 from training.data.photos import SAMPLE_PHOTOS
 from training.defaults import vision as vision_mod
 from training.export import export_model

@@ -11,7 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from service.manifest import (
+from contract import layout
+from contract.layout import version_dir
+from contract.manifest import (
     ImageInput,
     Manifest,
     OutputSpec,
@@ -19,7 +21,7 @@ from service.manifest import (
     read_manifest,
     verify_files,
 )
-from training.export import ExportError, export_model, version_dir
+from training.export import ExportError, export_model
 
 INPUTS = [ImageInput(name="image", shape=["batch", 3, 8, 8], size=(8, 8))]
 OUTPUTS = [
@@ -146,7 +148,7 @@ def test_hooks_run_on_the_staged_directory_before_it_is_installed(tmp_path: Path
     manifest = _export_with(tmp_path, metrics={"given": 1}, evaluate=evaluate, report=report)
     staged = seen["evaluated_in"]
     assert isinstance(staged, Path) and staged.parent == tmp_path / "tiny"
-    assert staged.name.startswith(".") and not staged.name.isdigit()
+    assert layout.is_staging_name(staged.name) and not layout.is_version_name(staged.name)
     assert seen["reported_in"] == staged and seen["installed_then"] is False
     assert seen["staged_files"] == ["model.onnx"]
     assert manifest.metrics == {"given": 1, "rows": 4} == seen["report_metrics"]

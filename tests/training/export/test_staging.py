@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from contract import layout
 from training.export import staging
 from training.versions import VersionTakenError
 
@@ -19,7 +20,15 @@ def _version(folder: Path, content: str) -> Path:
 def test_staging_names_are_hidden_never_digits_and_unique() -> None:
     names = {staging.staging_name(3) for _ in range(50)}
     assert len(names) == 50
-    assert all(n.startswith(".") and not n.isdigit() and not n.lstrip(".").isdigit() for n in names)
+    assert all(layout.is_staging_name(n) and not layout.is_version_name(n) for n in names)
+    assert all(not n.lstrip(".").isdigit() for n in names)
+
+
+def test_the_repository_sees_no_version_while_an_export_is_staged(tmp_path: Path) -> None:
+    with staging.staged_version(tmp_path / "m", 1) as staged:
+        (staged / "model.onnx").write_text("half")
+        assert layout.versions(tmp_path / "m") == []
+        assert layout.next_version(tmp_path / "m") == 1
 
 
 def test_a_staged_directory_is_removed_when_the_export_fails(tmp_path: Path) -> None:

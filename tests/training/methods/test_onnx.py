@@ -13,7 +13,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from service.manifest import read_manifest
+from contract.manifest import read_manifest
 from training.export import export_model
 from training.export.specs import embedding_output, softmax_outputs
 from training.methods.alignment import AlignmentModel, ImageTower, TextTower

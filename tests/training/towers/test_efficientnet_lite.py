@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from service.manifest import ImageInput
-from training.data.photos import load_photo, preprocess
+from contract.manifest import ImageInput
+from contract.preprocess import image_tensor as preprocess
+from training.data.photos import load_photo
 from training.towers.conse import imagenet_labels
 from training.towers.efficientnet_lite import (
     BN_EPS,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from service.manifest import Manifest, sha256_file, verify_files, write_manifest
+from contract.manifest import Manifest, sha256_file, verify_files, write_manifest
 
 BASE = {
     "name": "m",

@@ -1,9 +1,8 @@
-"""The model repository contract: ``models/<name>/<version>/manifest.json``.
+"""The ``manifest.json`` of a model version: its schema, reading, writing and verification.
 
-This module is the only thing ``training/`` imports from ``service/``. It depends on pydantic
-alone (no FastAPI, no ONNX Runtime), so both halves can read and write manifests through one
-schema. Unknown fields are an error everywhere: a typo in a manifest must fail loudly at load
-time, not silently change preprocessing.
+It depends on pydantic alone (no FastAPI, no ONNX Runtime), so both halves read and write
+manifests through one schema. Unknown fields are an error everywhere: a typo in a manifest must
+fail loudly at load time, not silently change preprocessing.
 
 Conventions the schema encodes (and both halves rely on):
 
@@ -27,8 +26,23 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-MANIFEST_FILE = "manifest.json"
-MODEL_FILE = "model.onnx"
+from contract.layout import MANIFEST_FILE, MODEL_FILE, MODEL_NAME_PATTERN, TOKENIZER_FILE
+
+__all__ = [
+    "MANIFEST_FILE",
+    "MODEL_FILE",
+    "Dim",
+    "ImageInput",
+    "InputSpec",
+    "Manifest",
+    "OutputSpec",
+    "TextInput",
+    "TokenCompanionInput",
+    "read_manifest",
+    "sha256_file",
+    "verify_files",
+    "write_manifest",
+]
 
 
 class _Strict(BaseModel):
@@ -65,7 +79,7 @@ class TextInput(_Strict):
     name: str
     dtype: Literal["int64"] = "int64"
     shape: list[Dim]
-    tokenizer: str = "tokenizer.json"
+    tokenizer: str = TOKENIZER_FILE
     max_length: int = Field(gt=1, le=8192)
     lowercase: bool = False
 
@@ -111,7 +125,7 @@ class Manifest(_Strict):
     """Everything the service needs to pre- and post-process one exported model."""
 
     schema_version: Literal[1] = 1
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    name: str = Field(pattern=MODEL_NAME_PATTERN)
     version: int = Field(ge=1)
     kind: Literal["multitask", "fusion", "alignment", "classifier", "encoder"]
     description: str = ""

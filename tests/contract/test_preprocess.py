@@ -1,0 +1,67 @@
+"""One image transform for both halves: what training scores a model on is what it serves.
+
+Training evaluates the exported image models on ``training.data.photos.sample_batch``; the
+service decodes request bytes (``service.inference.images.decode_image``) and runs the
+contract's ``image_tensor``. These tests hold the two paths equal, bit for bit, on the sample
+photos that ship with scikit-image and scikit-learn.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from contract.manifest import ImageInput
+from contract.preprocess import image_tensor
+from service.inference.images import decode_image
+from training.data.photos import SAMPLE_PHOTOS, load_photo, sample_batch
+
+VISION = ImageInput(
+    name="image",
+    shape=["batch", 3, 224, 224],
+    size=(224, 224),
+    resize=256,
+    crop="center",
+    interpolation="bicubic",
+    mean=(127.0, 127.0, 127.0),
+    std=(128.0, 128.0, 128.0),
+)
+SQUASH = ImageInput(name="image", shape=["batch", 3, 64, 64], size=(64, 64), resize=None)
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")  # lossless: the service decodes the very same pixels
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("spec", [VISION, SQUASH], ids=["resize-crop", "squash"])
+def test_training_and_service_preprocessing_are_identical_on_the_sample_photos(
+    spec: ImageInput,
+) -> None:
+    names = [photo.name for photo in SAMPLE_PHOTOS]
+    trained_on = sample_batch(spec, names)
+    served = np.stack(
+        [image_tensor(decode_image(_png(load_photo(n)), 40_000_000), spec) for n in names]
+    )
+    assert trained_on.dtype == served.dtype == np.float32
+    assert trained_on.shape == (len(names), 3, *spec.size)
+    assert np.array_equal(trained_on, served)
+
+
+def test_a_non_rgb_image_is_converted_before_the_transform() -> None:
+    grey = Image.new("L", (300, 260), 200)
+    out = image_tensor(grey, VISION)
+    assert out.shape == (3, 224, 224)
+    assert np.allclose(out, (200 - 127) / 128)
+
+
+def test_an_image_smaller_than_the_crop_is_padded_with_black() -> None:
+    small = Image.new("RGB", (10, 10), (255, 255, 255))
+    spec = ImageInput(name="image", shape=[1, 3, 8, 12], size=(8, 12), resize=8)
+    out = image_tensor(small, spec)  # resized to 8x8, then padded to 12 wide
+    assert out.shape == (3, 8, 12)
+    assert np.allclose(out[:, :, 0], 0.0) and np.allclose(out[:, :, 2:10], 255.0)
