@@ -27,13 +27,14 @@ models: $(STAMP)  ## build the default models that are missing from models/
 serve: models  ## install, build missing models, serve on port 8000
 	MMS_MODEL_DIR=$(MODELS_DIR) $(BIN)/python -m service --host $(HOST) --port $(PORT)
 
-test: models  ## install, build missing models, run the whole test suite (end-to-end tests included)
+test: models  ## install, build missing models, ruff, mypy, the whole test suite (end-to-end included)
 	$(BIN)/python -m ruff check .
+	$(BIN)/python -m mypy service training
 	MMS_MODEL_DIR=$(MODELS_DIR) $(BIN)/python -m pytest
 
-lint: $(STAMP)  ## ruff and mypy
+lint: $(STAMP)  ## ruff and mypy (what `make test` checks before the tests)
 	$(BIN)/python -m ruff check .
-	$(BIN)/python -m mypy service
+	$(BIN)/python -m mypy service training
 
 bench: models  ## the serving benchmark (prints figures; see README "Performance")
 	$(BIN)/python -m bench --models-dir $(MODELS_DIR)

@@ -1,7 +1,9 @@
 """Command line of the training package: ``python -m training <command>``.
 
-``build-defaults`` builds the default models that are missing (what ``make models`` runs);
-``fit`` trains one of the four methods on a JSONL dataset (``training.fit``).
+``build-defaults`` builds the default models that are missing (what ``make models`` runs; the
+versions it writes follow ``training.defaults.plan``); ``fit`` trains one of the four methods on
+a JSONL dataset (``training.fit``). Both write the next free version unless ``--version`` says
+otherwise, and write over an existing version only with ``--force``.
 """
 
 from __future__ import annotations
@@ -13,60 +15,53 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from contract import layout
-from contract.manifest import Manifest, read_manifest, verify_files
-from training.defaults import DEFAULT_GROUPS, DefaultGroup
+from contract.manifest import Manifest
+from training.defaults import DEFAULT_MODELS, BuildRequest, DefaultModel, default_model_names
+from training.defaults.plan import plan
+from training.versions import VersionTakenError
 
 log = logging.getLogger(__name__)
 
 
-def _is_built(models_dir: Path, name: str) -> bool:
-    """True when the model's highest version has a manifest matching its files."""
-    latest = layout.latest_version(models_dir / name)
-    if latest is None:
-        return False
-    version_dir = layout.version_dir(models_dir, name, latest)
-    try:
-        verify_files(read_manifest(version_dir), version_dir)
-    except (OSError, ValueError) as exc:
-        log.warning("%s is incomplete (%s); rebuilding it", version_dir, exc)
-        return False
-    return True
-
-
-def _load_builder(group: DefaultGroup) -> Callable[..., list[Manifest]]:
-    module, _, function = group.builder.partition(":")
-    builder: Callable[..., list[Manifest]] = getattr(importlib.import_module(module), function)
+def _load_builder(model: DefaultModel) -> Callable[[BuildRequest], list[Manifest]]:
+    module, _, function = model.builder.partition(":")
+    builder: Callable[[BuildRequest], list[Manifest]] = getattr(
+        importlib.import_module(module), function
+    )
     return builder
 
 
-def _groups_to_build(args: argparse.Namespace) -> list[DefaultGroup]:
-    wanted = set(args.only.split(",")) if args.only else None
-    known = {name for group in DEFAULT_GROUPS for name in group.models}
-    if wanted and wanted - known:
+def _selected(only: str) -> list[DefaultModel]:
+    """The default models ``--only`` names (by model or repository name), in build order."""
+    if not only:
+        return list(DEFAULT_MODELS)
+    wanted = set(only.split(","))
+    known = {m.name for m in DEFAULT_MODELS} | set(default_model_names())
+    if wanted - known:
         raise SystemExit(
             f"unknown default model(s) {sorted(wanted - known)}; known: {sorted(known)}"
         )
-    groups = []
-    for group in DEFAULT_GROUPS:
-        names = [n for n in group.models if wanted is None or n in wanted]
-        if not names:
-            continue
-        missing = [n for n in names if args.force or not _is_built(args.models_dir, n)]
-        if missing:
-            groups.append(group)
-        else:
-            log.info("already built: %s", ", ".join(names))
-    return groups
+    return [m for m in DEFAULT_MODELS if wanted & {m.name, *m.names}]
 
 
 def build_defaults(args: argparse.Namespace) -> int:
     args.models_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    for group in _groups_to_build(args):
+    try:
+        requests = plan(
+            args.models_dir,
+            _selected(args.only),
+            version=args.version,
+            force=args.force,
+            quick=args.quick,
+        )
+    except VersionTakenError as exc:
+        raise SystemExit(str(exc)) from None
+    for request in requests:
         t0 = time.perf_counter()
-        log.info("building %s", ", ".join(group.models))
-        manifests = _load_builder(group)(args.models_dir, quick=args.quick)
+        verb = "rebuilding" if request.replace else "building"
+        log.info("%s %s version %d", verb, ", ".join(request.model.names), request.version)
+        manifests = _load_builder(request.model)(request)
         log.info(
             "built %s in %.0f s", ", ".join(m.name for m in manifests), time.perf_counter() - t0
         )
@@ -78,7 +73,15 @@ def _add_build_defaults(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     parser = sub.add_parser("build-defaults", help="build the default models that are missing")
     parser.add_argument("--models-dir", type=Path, default=Path("models"))
     parser.add_argument(
-        "--force", action="store_true", help="rebuild even the models already built"
+        "--version",
+        type=int,
+        default=None,
+        help="version to build (default: the next free one for missing models)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="rebuild even the models already built, over their latest version (or --version)",
     )
     parser.add_argument("--only", default="", help="comma-separated model names to build")
     parser.add_argument(

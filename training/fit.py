@@ -6,7 +6,9 @@
 ``soft_sharing``, ``fusion_concat``, ``fusion_attention``, ``alignment_infonce``, ...). The JSONL
 format is described in ``training.methods.jsonl``. The model lands in
 ``<models-dir>/<name>/<version>/`` (alignment: ``<name>-image`` and ``<name>-text``, sharing the
-embedding space ``<name>``), evaluated on the held-out fifth of the data.
+embedding space ``<name>`` and one version), evaluated on the held-out fifth of the data. The
+version is the next free one unless ``--version`` names one; an existing version is written over
+only with ``--force``.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import logging
 from pathlib import Path
 
 from training.methods import pipeline
-from training.methods.config import load_config
+from training.methods.config import FitConfig, load_config
 from training.methods.jsonl import EVAL_SPLIT, load_jsonl
+from training.versions import VersionTakenError, require_free
 
 log = logging.getLogger(__name__)
 
@@ -29,35 +32,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="JSONL manifest of examples")
     parser.add_argument("--models-dir", type=Path, default=Path("models"))
     parser.add_argument("--name", default="", help="model name (default: the data file's stem)")
-    parser.add_argument("--version", type=int, default=1)
+    parser.add_argument(
+        "--version", type=int, default=None, help="version to write (default: the next free one)"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="write over --version when it already exists"
+    )
     parser.add_argument("--epochs", type=int, default=0, help="override the config's epochs")
     parser.add_argument("--seed", type=int, default=None, help="override the config's seed")
 
 
 def _model_name(args: argparse.Namespace) -> str:
-    name = args.name or args.data.stem
+    name: str = args.name or args.data.stem
     return name.lower().replace("_", "-")
 
 
-def run(args: argparse.Namespace) -> int:
-    """Load, train, evaluate and export; returns the process exit code."""
-    config = load_config(args.config)
+def _with_overrides(config: FitConfig, args: argparse.Namespace) -> FitConfig:
+    """The config with ``--epochs`` and ``--seed`` applied."""
     train_cfg = config.train
     if args.epochs:
         train_cfg = dataclasses.replace(train_cfg, epochs=args.epochs)
     if args.seed is not None:
         train_cfg = dataclasses.replace(train_cfg, seed=args.seed)
-    config = config.replace(train=train_cfg)
+    return config.replace(train=train_cfg)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load, train, evaluate and export; returns the process exit code."""
+    config = load_config(args.config)
+    name = _model_name(args)
+    if args.version is not None and not args.force:
+        try:  # before training, not after: the export would refuse anyway
+            require_free(args.models_dir, pipeline.export_names(config.method, name), args.version)
+        except VersionTakenError as exc:
+            raise SystemExit(str(exc)) from None
+    config = _with_overrides(config, args)
     train, held = load_jsonl(args.data, config.image.image_size)
     log.info("%s: %d training and %d evaluation examples", args.data, len(train), len(held))
     prepared = pipeline.prepare(config, train, {EVAL_SPLIT: held})
-    result = pipeline.fit(prepared, monitor=(EVAL_SPLIT,), desc=_model_name(args))
+    result = pipeline.fit(prepared, monitor=(EVAL_SPLIT,), desc=name)
     metrics = {
         "split": EVAL_SPLIT,
         "examples": len(held),
         **pipeline.evaluate(result.model, prepared.evals[EVAL_SPLIT]),
     }
-    name = _model_name(args)
     manifests = pipeline.export(
         result,
         models_dir=args.models_dir,
@@ -67,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         training={"data": str(args.data), "seed": config.train.seed},
         description=f"{config.method} trained on {args.data.name}",
         version=args.version,
+        replace=args.force,
     )
     for manifest in manifests:
         log.info("wrote %s v%d: %s", manifest.name, manifest.version, metrics)

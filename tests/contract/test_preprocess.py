@@ -1,6 +1,6 @@
 """One image transform for both halves: what training scores a model on is what it serves.
 
-Training evaluates the exported image models on ``training.encoders.photos.sample_batch``; the
+Training evaluates the exported image models on ``training.data.photos.sample_batch``; the
 service decodes request bytes (``service.inference.images.decode_image``) and runs the
 contract's ``image_tensor``. These tests hold the two paths equal, bit for bit, on the sample
 photos that ship with scikit-image and scikit-learn.
@@ -17,7 +17,7 @@ from PIL import Image
 from contract.manifest import ImageInput
 from contract.preprocess import image_tensor
 from service.inference.images import decode_image
-from training.encoders.photos import SAMPLE_PHOTOS, load_photo, sample_batch
+from training.data.photos import SAMPLE_PHOTOS, load_photo, sample_batch
 
 VISION = ImageInput(
     name="image",

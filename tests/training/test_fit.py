@@ -119,11 +119,27 @@ def test_fit_each_method_on_jsonl_and_run_the_onnx_model(
                 )
 
 
-def test_jsonl_errors_name_the_problem(tmp_path: Path) -> None:
-    path = tmp_path / "bad.jsonl"
-    path.write_text('{"image": "a.png", "text": "x", "label": "y"}\nnot json\n')
-    with pytest.raises(ValueError, match=r"bad\.jsonl:2"):
-        load_jsonl(path, 32)
-    path.write_text('{"image": "missing.png", "text": "x", "label": "y"}\n' * 3)
-    with pytest.raises(FileNotFoundError, match=r"missing\.png"):
-        load_jsonl(path, 32)
+@pytest.mark.slow
+def test_fit_adds_a_version_and_writes_over_one_only_with_force(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, models = _write_dataset(tmp_path, n=12), tmp_path / "models"
+    args = ["fit", "--config", "hard_sharing", "--data", str(data), "--models-dir", str(models)]
+    args += ["--name", "byo", "--epochs", "1"]
+    assert main(args) == 0
+    assert main(args) == 0
+    assert sorted(p.name for p in (models / "byo").iterdir()) == ["1", "2"]
+    first = read_manifest(models / "byo" / "1")
+
+    def no_training(*args: object, **kwargs: object) -> None:
+        raise AssertionError("fit trained although the version was taken")
+
+    monkeypatch.setattr("training.methods.pipeline.fit", no_training)
+    with pytest.raises(SystemExit, match="--force"):
+        main([*args, "--version", "1"])  # refused before any training
+    assert read_manifest(models / "byo" / "1") == first
+    monkeypatch.undo()
+    assert main([*args, "--version", "1", "--force", "--seed", "1"]) == 0
+    assert sorted(p.name for p in (models / "byo").iterdir()) == ["1", "2"]
+    rewritten = read_manifest(models / "byo" / "1")
+    assert rewritten.training["seed"] == 1 and rewritten.sha256 != first.sha256

@@ -1,38 +1,62 @@
-"""The default models that ``make models`` builds, and the builder that makes each group.
+"""The default models that ``make models`` builds, and the builder that makes each one.
 
-A builder is ``build(models_dir: Path, *, quick: bool) -> list[Manifest]``; it is imported only
-when its models are built, so listing the defaults needs no torch.
+A builder is ``build(request: BuildRequest) -> list[Manifest]``: it writes the repository names
+of ``request.model`` into ``request.version``. It is imported only when its model is built, so
+listing the defaults (and planning a build) needs no torch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
-class DefaultGroup:
-    """Models built together by one builder (``module:function``), in build order."""
+class DefaultModel:
+    """One default model, built (and versioned) as a whole by ``builder`` (``module:function``).
 
+    ``parts`` names the repository folders it writes when that is not just ``name`` (the two
+    towers of an alignment model share one training run and one version number).
+    """
+
+    name: str
     builder: str
-    models: tuple[str, ...]
+    parts: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The repository names this model writes."""
+        return self.parts or (self.name,)
 
 
-DEFAULT_GROUPS: tuple[DefaultGroup, ...] = (
-    DefaultGroup("training.defaults.text:build_text", ("text",)),
-    DefaultGroup("training.defaults.vision:build_vision", ("vision",)),
-    DefaultGroup(
-        "training.defaults.shapes:build",
-        (
-            "shapes-multitask",
-            "shapes-multitask-soft",
-            "shapes-fusion",
-            "shapes-vqa",
-            "shapes-align-image",
-            "shapes-align-text",
-        ),
-    ),
+@dataclass(frozen=True)
+class BuildRequest:
+    """One default model to write into ``models_dir`` as ``version``.
+
+    ``replace`` is True when that version exists and ``--force`` asked to write over it.
+    """
+
+    model: DefaultModel
+    models_dir: Path
+    version: int
+    replace: bool = False
+    quick: bool = False
+
+
+_SHAPES = "training.defaults.shapes:build"
+
+# Build order: the shapes models after shapes-multitask reuse its memoised trained trunk.
+DEFAULT_MODELS: tuple[DefaultModel, ...] = (
+    DefaultModel("text", "training.defaults.text:build_text"),
+    DefaultModel("vision", "training.defaults.vision:build_vision"),
+    DefaultModel("shapes-multitask", _SHAPES),
+    DefaultModel("shapes-multitask-soft", _SHAPES),
+    DefaultModel("shapes-fusion", _SHAPES),
+    DefaultModel("shapes-vqa", _SHAPES),
+    DefaultModel("shapes-align", _SHAPES, ("shapes-align-image", "shapes-align-text")),
 )
 
 
 def default_model_names() -> list[str]:
-    return [name for group in DEFAULT_GROUPS for name in group.models]
+    """Every repository name the defaults write, in build order."""
+    return [name for model in DEFAULT_MODELS for name in model.names]

@@ -7,7 +7,7 @@
 * ``shapes-align-image``, ``shapes-align-text``: aligned towers (space ``shapes``)
 
 Each model's config is a named JSON file in ``training/configs/`` (``shapes_*.json``); the
-metrics in its manifest are measured on the held-out split. ``quick=True`` trains on a few
+metrics in its manifest are measured on the held-out split. A quick build trains on a few
 hundred examples for one epoch: the same code, for tests, not for serving.
 """
 
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 from contract.manifest import Manifest
+from training.defaults import BuildRequest
 from training.methods import pipeline
 from training.shapes.runs import (
     QUICK,
@@ -91,17 +91,21 @@ MODELS = (
 )
 
 
-def build_model(model: ShapesModel, models_dir: Path, *, quick: bool) -> list[Manifest]:
-    """Train (or reuse the memoised run of) ``model`` and export it with held-out metrics."""
-    budget = QUICK if quick else FULL
+def build(request: BuildRequest) -> list[Manifest]:
+    """Train (or reuse the memoised run of) one shapes model and export it with held-out
+    metrics; ``request.model.name`` is ``shapes-<key>`` of one of ``MODELS``."""
+    model = next(m for m in MODELS if f"shapes-{m.key}" == request.model.name)
+    budget = QUICK if request.quick else FULL
     result = trained(model.config, model.task, budget)
     metrics = alignment_metrics(result) if model.space else classifier_metrics(result)
     log.info("shapes-%s held-out metrics: %s", model.key, metrics)
     data = "shapes world captions" if model.space else f"shapes world, task {model.task!r}"
     return pipeline.export(
         result,
-        models_dir=models_dir,
+        models_dir=request.models_dir,
         name=f"shapes-{model.key}",
+        version=request.version,
+        replace=request.replace,
         space=model.space,
         metrics=metrics,
         split=HELDOUT_SPLIT,
@@ -109,14 +113,6 @@ def build_model(model: ShapesModel, models_dir: Path, *, quick: bool) -> list[Ma
         training={
             "data": f"{data}, {budget.n_train} training scenes (synthetic)",
             "seed": budget.seed,
-            "quick": quick,
+            "quick": request.quick,
         },
     )
-
-
-def build(models_dir: Path, *, quick: bool) -> list[Manifest]:
-    """Build every shapes-world default model into ``models_dir``."""
-    manifests: list[Manifest] = []
-    for model in MODELS:
-        manifests += build_model(model, models_dir, quick=quick)
-    return manifests

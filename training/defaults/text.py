@@ -18,21 +18,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from contract.layout import TOKENIZER_FILE, version_dir
+from contract.layout import TOKENIZER_FILE
 from contract.manifest import Manifest, OutputSpec, TextInput, TokenCompanionInput
-from training.encoders.minilm import (
-    EMBED_DIM,
-    MAX_LENGTH,
-    MiniLMEncoder,
-    load_tokenizer,
-    serving_tokenizer_json,
-    tokenize,
-)
-from training.encoders.provenance import code_revision, package_versions
-from training.export import export_model
-from training.methods.exporting import embedding_output
-from training.report import save_figure, write_metrics
-from training.sentiment import corpus as corpus_mod
+from training.data import sentiment_corpora as corpus_mod
+from training.defaults import BuildRequest
+from training.export import Report, export_model
+from training.export.provenance import code_revision, package_versions
+from training.export.report import save_figure, write_metrics
+from training.export.specs import embedding_output
 from training.sentiment.evaluate import (
     compare_with_vader,
     confusion_figure,
@@ -43,6 +36,14 @@ from training.sentiment.features import cached_layer_features, layer_scales, poo
 from training.sentiment.heads import HeadEnsemble
 from training.sentiment.labels import CLASSES, VALENCE_RANGE, to_class
 from training.sentiment.train import HeadConfig, TrainData, train_ensemble
+from training.towers.minilm import (
+    EMBED_DIM,
+    MAX_LENGTH,
+    MiniLMEncoder,
+    load_tokenizer,
+    serving_tokenizer_json,
+    tokenize,
+)
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,17 @@ def _select_items(quick: bool) -> list[corpus_mod.Item]:
     return kept
 
 
+def _layer_features(encoder: MiniLMEncoder, items: list[corpus_mod.Item]) -> np.ndarray:
+    """The frozen trunk's per-layer features of every item ``(N, L, C)``, cached on disk."""
+    return cached_layer_features(
+        encoder,
+        load_tokenizer(),
+        [i.text for i in items],
+        cache_dir=corpus_mod.default_cache_dir(),
+        model_tag="all-MiniLM-L6-v2/layers-mean/v1",
+    )
+
+
 def _train_heads(
     items: list[corpus_mod.Item], features: np.ndarray, cfg: HeadConfig, quick: bool
 ) -> tuple[HeadEnsemble, list[dict[str, float]]]:
@@ -176,24 +188,24 @@ def _training_info(
     }
 
 
-def _write_report(target: Path, metrics: dict[str, Any], evaluated: tuple[Any, ...]) -> None:
+def _report(metrics: dict[str, Any], evaluated: tuple[Any, ...]) -> Report:
+    """The VADER comparison as JSON, the valence scatter and the confusion matrices."""
     test_items, valence, predicted, compound = evaluated
-    write_metrics(target, metrics)
-    save_figure(scatter_figure(test_items, valence, compound), target, "valence_scatter.png")
-    save_figure(confusion_figure(test_items, predicted, compound), target, "confusion.png")
+
+    def write(staged: Path, manifest: Manifest) -> None:
+        write_metrics(staged, metrics)
+        save_figure(scatter_figure(test_items, valence, compound), staged, "valence_scatter.png")
+        save_figure(confusion_figure(test_items, predicted, compound), staged, "confusion.png")
+
+    return write
 
 
-def build_text(models_dir: Path, *, quick: bool = False) -> list[Manifest]:
-    """Train the heads, evaluate beside VADER, export ``models_dir/text/1``; see module doc."""
+def build_text(request: BuildRequest) -> list[Manifest]:
+    """Train the heads, evaluate beside VADER, export ``text`` (see module doc)."""
+    quick = request.quick
     items = _select_items(quick)
     encoder, cfg = MiniLMEncoder.pretrained(), HeadConfig(seeds=(0,) if quick else (0, 1, 2))
-    features = cached_layer_features(
-        encoder,
-        load_tokenizer(),
-        [i.text for i in items],
-        cache_dir=corpus_mod.default_cache_dir(),
-        model_tag="all-MiniLM-L6-v2/layers-mean/v1",
-    )
+    features = _layer_features(encoder, items)
     heads, val_losses = _train_heads(items, features, cfg, quick)
     metrics, evaluated = _evaluate(items, features, heads)
     _log_table(metrics)
@@ -204,8 +216,10 @@ def build_text(models_dir: Path, *, quick: bool = False) -> list[Manifest]:
         manifest = export_model(
             model,
             _examples(EXAMPLE_TEXTS),
-            models_dir=models_dir,
+            models_dir=request.models_dir,
             name=NAME,
+            version=request.version,
+            replace=request.replace,
             kind="multitask",
             description="Sentence sentiment (3 classes), valence (-4..4) and a 384-d semantic "
             "embedding from one all-MiniLM-L6-v2 pass",
@@ -215,8 +229,8 @@ def build_text(models_dir: Path, *, quick: bool = False) -> list[Manifest]:
             training=_training_info(cfg, len(items), val_losses, quick),
             extra_files={TOKENIZER_FILE: tokenizer_path},
             check_example=_examples(CHECK_TEXTS),
+            report=_report(metrics, evaluated),
         )
-    _write_report(version_dir(models_dir, NAME, manifest.version), metrics, evaluated)
     return [manifest]
 
 

@@ -23,10 +23,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contract.layout import version_dir
-from contract.manifest import MODEL_FILE, ImageInput, Manifest, OutputSpec, write_manifest
-from training.encoders.conse import ConSE, class_prompts, imagenet_labels
-from training.encoders.efficientnet_lite import (
+from contract.layout import MODEL_FILE
+from contract.manifest import ImageInput, Manifest, OutputSpec
+from training.data.photos import SAMPLE_PHOTOS, sample_batch
+from training.defaults import BuildRequest
+from training.export import export_model
+from training.export.provenance import code_revision, package_versions
+from training.export.report import save_figure, write_metrics
+from training.export.specs import embedding_output
+from training.towers.conse import ConSE, class_prompts, imagenet_labels
+from training.towers.efficientnet_lite import (
     IMAGE_MEAN,
     IMAGE_SIZE,
     IMAGE_STD,
@@ -34,12 +40,7 @@ from training.encoders.efficientnet_lite import (
     EfficientNetLite0,
     pretrained_efficientnet_lite0,
 )
-from training.encoders.minilm import EMBED_DIM, MiniLMEncoder, embed_texts, load_tokenizer
-from training.encoders.photos import SAMPLE_PHOTOS, sample_batch
-from training.encoders.provenance import code_revision, package_versions
-from training.export import export_model
-from training.methods.exporting import embedding_output
-from training.report import save_figure, write_metrics
+from training.towers.minilm import EMBED_DIM, MiniLMEncoder, embed_texts, load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,9 @@ def run_onnx(model_path: Path) -> tuple[np.ndarray, np.ndarray]:
     return probs, embeddings
 
 
-def _photo_row(k: int, probs: np.ndarray, similarity: np.ndarray, labels: list[str]) -> dict:
+def _photo_row(
+    k: int, probs: np.ndarray, similarity: np.ndarray, labels: list[str]
+) -> dict[str, Any]:
     photo, top = SAMPLE_PHOTOS[k], int(probs[k].argmax())
     others = np.delete(similarity[k], k)
     row: dict[str, Any] = {
@@ -158,6 +161,7 @@ def similarity_figure(similarity: np.ndarray) -> Any:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
 
     fig, ax = plt.subplots(figsize=(9, 7))
     image = ax.imshow(similarity, cmap="viridis")
@@ -166,7 +170,7 @@ def similarity_figure(similarity: np.ndarray) -> Any:
     )
     ax.set_yticks(range(len(SAMPLE_PHOTOS)), [p.query for p in SAMPLE_PHOTOS])
     for k, row in enumerate(similarity):
-        ax.add_patch(plt.Rectangle((row.argmax() - 0.5, k - 0.5), 1, 1, fill=False, color="red"))
+        ax.add_patch(Rectangle((row.argmax() - 0.5, k - 0.5), 1, 1, fill=False, color="red"))
     fig.colorbar(image, ax=ax, label="cosine (text model vs vision model embedding)")
     ax.set_title("Cross-modal ranking in space 'semantic' (red: each query's top photo)")
     return fig
@@ -186,38 +190,53 @@ def _training_info(quick: bool) -> dict[str, Any]:
     }
 
 
-def build_vision(models_dir: Path, *, quick: bool = False) -> list[Manifest]:
-    """Export ``models_dir/vision/1`` and measure it on the sample photos; see module doc."""
+class _SamplePhotoCheck:
+    """The evaluation and report hooks: the staged ``model.onnx`` on the sample photos."""
+
+    def __init__(self, labels: list[str], query_embeddings: np.ndarray) -> None:
+        self.labels = labels
+        self.queries = query_embeddings
+        self.similarity: np.ndarray | None = None
+
+    def evaluate(self, staged: Path) -> dict[str, Any]:
+        metrics, self.similarity = evaluate_onnx(staged / MODEL_FILE, self.labels, self.queries)
+        log.info(
+            "vision: top-1 correct %s, queries ranked first %s",
+            metrics["top1_correct"],
+            metrics["crossmodal_queries_ranked_first"],
+        )
+        return metrics
+
+    def report(self, staged: Path, manifest: Manifest) -> None:
+        write_metrics(staged, manifest.metrics)
+        if self.similarity is not None:
+            save_figure(similarity_figure(self.similarity), staged, "crossmodal.png")
+
+
+def build_vision(request: BuildRequest) -> list[Manifest]:
+    """Export ``vision``, measured on the sample photos before it is installed (module doc)."""
     encoder = MiniLMEncoder.pretrained()
     model = VisionModel(
         pretrained_efficientnet_lite0(), ConSE(class_embeddings(encoder), top_t=TOP_T)
     ).eval()
     labels = imagenet_labels()
+    queries = embed_texts(encoder, load_tokenizer(), [p.query for p in SAMPLE_PHOTOS]).numpy()
+    check = _SamplePhotoCheck(labels, queries)
     manifest = export_model(
         model,
         _photo_tensor(["chelsea", "coffee"]),
-        models_dir=models_dir,
+        models_dir=request.models_dir,
         name=NAME,
+        version=request.version,
+        replace=request.replace,
         kind="multitask",
         description="ImageNet-1k classifier and ConSE semantic embedding "
         "from one EfficientNet-Lite0 pass",
         inputs=[image_input()],
         outputs=_outputs(labels),
-        training=_training_info(quick),
+        training=_training_info(request.quick),
         check_example=_photo_tensor(["rocket", "china", "flower"]),
+        evaluate=check.evaluate,
+        report=check.report,
     )
-    target = version_dir(models_dir, NAME, manifest.version)
-    queries = embed_texts(encoder, load_tokenizer(), [p.query for p in SAMPLE_PHOTOS]).numpy()
-    metrics, similarity = evaluate_onnx(target / MODEL_FILE, labels, queries)
-    log.info(
-        "vision: top-1 correct %s, queries ranked first %s",
-        metrics["top1_correct"],
-        metrics["crossmodal_queries_ranked_first"],
-    )
-    # The metrics are measured on the exported file itself, so they are added afterwards;
-    # model.onnx (and so its sha256) is untouched.
-    manifest = manifest.model_copy(update={"metrics": metrics})
-    write_manifest(manifest, target)
-    write_metrics(target, metrics)
-    save_figure(similarity_figure(similarity), target, "crossmodal.png")
     return [manifest]

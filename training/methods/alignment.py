@@ -17,7 +17,7 @@ from training.methods.base import (
     INPUT_IDS,
     MultiOutputModel,
 )
-from training.methods.encoders import LSTMTextEncoder
+from training.methods.encoders import ImageEncoder, LSTMTextEncoder
 
 IMAGE_EMBEDDING = "image_embedding"
 TEXT_EMBEDDING = "text_embedding"
@@ -29,7 +29,9 @@ class AlignmentModel(MultiOutputModel):
     input_names = (IMAGE, INPUT_IDS, ATTENTION_MASK)
     embedding_outputs = frozenset({IMAGE_EMBEDDING, TEXT_EMBEDDING})
 
-    def __init__(self, image_encoder: nn.Module, text_encoder: LSTMTextEncoder, dim: int) -> None:
+    def __init__(
+        self, image_encoder: ImageEncoder, text_encoder: LSTMTextEncoder, dim: int
+    ) -> None:
         super().__init__()
         self.image_encoder = image_encoder
         self.text_encoder = text_encoder
@@ -38,11 +40,13 @@ class AlignmentModel(MultiOutputModel):
 
     def embed_image(self, image: torch.Tensor) -> torch.Tensor:
         """Image (B, 3, H, W) -> unnormalised embedding (B, dim)."""
-        return self.image_proj(self.image_encoder.encode_image(image))
+        embedding: torch.Tensor = self.image_proj(self.image_encoder.encode_image(image))
+        return embedding
 
     def embed_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Ids and mask (B, T) -> unnormalised embedding (B, dim)."""
-        return self.text_proj(self.text_encoder(input_ids, attention_mask))
+        embedding: torch.Tensor = self.text_proj(self.text_encoder(input_ids, attention_mask))
+        return embedding
 
     def raw(  # type: ignore[override]
         self, image: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor

@@ -57,7 +57,8 @@ class ClassifierHead(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.net(features)
+        logits: torch.Tensor = self.net(features)
+        return logits
 
 
 class TaskHeads(nn.Module):

@@ -8,8 +8,9 @@ keys for retrieval. ``Batches`` turns them into dicts of tensors keyed by model 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,7 +29,7 @@ class Examples:
     texts: list[str] | None
     labels: dict[str, np.ndarray] = field(default_factory=dict)  # task -> (N,) int64
     classes: dict[str, list[str]] = field(default_factory=dict)  # task -> class names
-    keys: list[tuple[int, ...]] | None = None  # content keys (retrieval hits)
+    keys: Sequence[tuple[Any, ...]] | None = None  # content keys: equal keys are retrieval hits
 
     def __len__(self) -> int:
         if self.images is not None:

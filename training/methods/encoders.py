@@ -56,7 +56,8 @@ class SmallCNN(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised pixels (B, 3, H, W) -> feature map (B, C, H/2^k, W/2^k)."""
-        return self.body(x)
+        fmap: torch.Tensor = self.body(x)
+        return fmap
 
     def encode_image(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised pixels (B, 3, H, W) -> globally pooled features (B, C) or (B, 2C).
@@ -74,7 +75,7 @@ class SmallCNN(nn.Module):
 
 
 class PretrainedEfficientNet(nn.Module):
-    """EfficientNet-Lite0 (helper ``training.encoders``), frozen or fine-tuned.
+    """EfficientNet-Lite0 (the pretrained tower of ``training.towers``), frozen or fine-tuned.
 
     When frozen, ``train()`` keeps the tower in eval mode: freezing ``requires_grad`` alone
     does not stop BatchNorm running statistics from drifting.
@@ -82,7 +83,7 @@ class PretrainedEfficientNet(nn.Module):
 
     def __init__(self, config: ImageEncoderConfig) -> None:
         super().__init__()
-        from training.encoders import efficientnet_lite as eff
+        from training.towers import efficientnet_lite as eff
 
         size = config.resample_to or config.image_size
         self.tower = eff.EfficientNetLite0(image_size=size)
@@ -126,7 +127,7 @@ def build_image_encoder(config: ImageEncoderConfig) -> ImageEncoder:
     return PretrainedEfficientNet(config)
 
 
-def clone_encoder(encoder: nn.Module) -> nn.Module:
+def clone_encoder(encoder: ImageEncoder) -> ImageEncoder:
     """An independent copy of an encoder, re-initialised when it trains from scratch."""
     twin = copy.deepcopy(encoder)
     if isinstance(twin, SmallCNN):
@@ -155,6 +156,7 @@ class LSTMTextEncoder(nn.Module):
 
     def sequence(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Token ids (B, T) -> LSTM states (B, T, H)."""
+        states: torch.Tensor
         states, _ = self.lstm(self.embed(input_ids))
         return states
 

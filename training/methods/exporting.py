@@ -1,10 +1,9 @@
-"""Export trained models into the model repository with their manifest and report.
+"""The methods' models into the model repository, through the one exporter, with their report.
 
-Input and output specs follow the manifest conventions (``contract/manifest.py``): images are
-float32 NCHW normalised as ``(value - mean) / std``; text is right-padded int64 ids with an
-attention mask; softmax heads export probabilities; embeddings are exported L2-normalised.
-Each export also writes ``report/metrics.json``, the training curves and a parity figure
-(PyTorch against ONNX Runtime on a held-out batch).
+Input specs follow the manifest conventions (``contract/manifest.py``): images are float32 NCHW
+normalised as ``(value - mean) / std``; text is right-padded int64 ids with an attention mask.
+The report hook writes ``report/metrics.json``, the training curves and a parity figure
+(PyTorch against ONNX Runtime on a held-out batch) into the staged version directory.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ from __future__ import annotations
 import logging
 import tempfile
 import warnings
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ import torch
 from tokenizers import Tokenizer
 from torch import nn
 
-from contract.layout import TOKENIZER_FILE, version_dir
+from contract.layout import TOKENIZER_FILE
 from contract.manifest import (
     ImageInput,
     InputSpec,
@@ -30,16 +28,15 @@ from contract.manifest import (
     TextInput,
     TokenCompanionInput,
 )
-from training.encoders.provenance import code_revision
-from training.export import export_model
+from training.export import Report, export_model
+from training.export.provenance import code_revision
+from training.export.report import save_figure, write_metrics
 from training.methods.base import ATTENTION_MASK, IMAGE, INPUT_IDS
 from training.methods.data import Batches, Normalisation
 from training.methods.plots import history_figure, parity_figure
 from training.methods.trainer import History
-from training.report import save_figure, write_metrics
 
 log = logging.getLogger(__name__)
-
 
 
 def image_input(image_size: int, norm: Normalisation) -> ImageInput:
@@ -70,30 +67,6 @@ def text_inputs(max_length: int) -> list[InputSpec]:
     ]
 
 
-def softmax_outputs(classes: Mapping[str, list[str]]) -> list[OutputSpec]:
-    return [
-        OutputSpec(
-            name=task, task=task, type="softmax", shape=["batch", len(labels)], labels=list(labels)
-        )
-        for task, labels in classes.items()
-    ]
-
-
-def embedding_output(
-    dim: int, space: str, task: str = "alignment", description: str = ""
-) -> OutputSpec:
-    """The unit-length ``embedding`` output of a model in the named ``space``."""
-    return OutputSpec(
-        name="embedding",
-        task=task,
-        type="embedding",
-        shape=["batch", dim],
-        space=space,
-        normalized=True,
-        description=description,
-    )
-
-
 def example_batches(
     batches: Batches, names: list[str]
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -107,7 +80,21 @@ def example_batches(
     return {n: first[n] for n in names}, {n: second[n] for n in names}
 
 
-def export_with_report(
+def _report(
+    module: nn.Module, batches: Batches, names: list[str], history: History | None
+) -> Report:
+    """Metrics and parity as JSON, the training curves, the parity scatter."""
+
+    def write(staged: Path, manifest: Manifest) -> None:
+        write_metrics(staged, {"metrics": manifest.metrics, "parity": manifest.parity})
+        if history is not None and history.epochs:
+            save_figure(history_figure(history, manifest.name), staged, "training_curves.png")
+        save_figure(parity_figure(module, staged, batches, names), staged, "parity.png")
+
+    return write
+
+
+def export_trained(
     module: nn.Module,
     batches: Batches,
     *,
@@ -120,10 +107,11 @@ def export_with_report(
     metrics: dict[str, Any],
     training: dict[str, Any],
     history: History | None,
+    version: int,
+    replace: bool = False,
     tokenizer: Tokenizer | None = None,
-    version: int = 1,
 ) -> Manifest:
-    """Export ``module`` (inputs positional in ``inputs`` order), then write its report."""
+    """Export ``module`` (inputs positional in ``inputs`` order) with its report."""
     names = [spec.name for spec in inputs]
     example, check = example_batches(batches, names)
     training = {**training, "code_revision": code_revision()}
@@ -136,12 +124,13 @@ def export_with_report(
             # The exporter warns that LSTMs may not generalise across batch sizes
             # (onnx/onnx#3182); export_model checks two batch sizes and sequence lengths.
             warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch")
-            manifest = export_model(
+            return export_model(
                 module,
                 example,
                 models_dir=models_dir,
                 name=name,
                 version=version,
+                replace=replace,
                 kind=kind,
                 description=description,
                 inputs=inputs,
@@ -150,10 +139,5 @@ def export_with_report(
                 training=training,
                 extra_files=extra,
                 check_example=check,
+                report=_report(module, batches, names, history),
             )
-    target = version_dir(models_dir, name, version)
-    write_metrics(target, {"metrics": metrics, "parity": manifest.parity})
-    if history is not None and history.epochs:
-        save_figure(history_figure(history, name), target, "training_curves.png")
-    save_figure(parity_figure(module, target, batches, names), target, "parity.png")
-    return manifest

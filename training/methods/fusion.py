@@ -20,7 +20,7 @@ from training.methods.base import (
     MultiOutputModel,
     TaskHeads,
 )
-from training.methods.encoders import LSTMTextEncoder
+from training.methods.encoders import ImageEncoder, LSTMTextEncoder
 
 
 class ConcatFusion(MultiOutputModel):
@@ -30,7 +30,7 @@ class ConcatFusion(MultiOutputModel):
 
     def __init__(
         self,
-        image_encoder: nn.Module,
+        image_encoder: ImageEncoder,
         text_encoder: LSTMTextEncoder,
         tasks: dict[str, int],
         hidden: int = 256,
@@ -54,7 +54,8 @@ class ConcatFusion(MultiOutputModel):
         if not self.use_text:
             txt = torch.zeros_like(txt)
         fused = torch.cat([img, txt], dim=1)  # (B, C + H)
-        return self.heads(fused)
+        logits: dict[str, torch.Tensor] = self.heads(fused)
+        return logits
 
 
 class CrossModalAttention(nn.Module):
@@ -78,7 +79,8 @@ class CrossModalAttention(nn.Module):
         v = self.v(keys).view(b, n, self.heads, self.head_dim).transpose(1, 2)  # (B, h, N, d)
         scores = (q @ k.transpose(-1, -2)) / self.head_dim**0.5  # (B, h, 1, N)
         attended = torch.softmax(scores, dim=-1) @ v  # (B, h, 1, d)
-        return self.out(attended.reshape(b, self.heads * self.head_dim))  # (B, dim)
+        out: torch.Tensor = self.out(attended.reshape(b, self.heads * self.head_dim))  # (B, dim)
+        return out
 
 
 def _coordinates(h: int, w: int, like: torch.Tensor) -> torch.Tensor:
@@ -100,7 +102,7 @@ class CrossAttentionFusion(MultiOutputModel):
 
     def __init__(
         self,
-        image_encoder: nn.Module,
+        image_encoder: ImageEncoder,
         text_encoder: LSTMTextEncoder,
         tasks: dict[str, int],
         hidden: int = 256,
@@ -127,6 +129,6 @@ class CrossAttentionFusion(MultiOutputModel):
         keys = features + self.position(_coordinates(h, w, fmap))  # (B, h*w, C)
         txt = self.text_encoder(input_ids, attention_mask)  # (B, H)
         attended = self.attention(txt, keys)  # (B, dim)
-        if not self.text_to_head:
-            return self.heads(attended)
-        return self.heads(torch.cat([attended, txt], dim=1))  # (B, dim + H)
+        joint = torch.cat([attended, txt], dim=1) if self.text_to_head else attended  # (B, dim + H)
+        logits: dict[str, torch.Tensor] = self.heads(joint)
+        return logits

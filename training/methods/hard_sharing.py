@@ -8,9 +8,9 @@ one trunk pass serves every task.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from training.methods.base import IMAGE, MultiOutputModel, TaskHeads
+from training.methods.encoders import ImageEncoder
 
 
 class HardSharingModel(MultiOutputModel):
@@ -18,7 +18,7 @@ class HardSharingModel(MultiOutputModel):
 
     input_names = (IMAGE,)
 
-    def __init__(self, encoder: nn.Module, tasks: dict[str, int], head_hidden: int = 0) -> None:
+    def __init__(self, encoder: ImageEncoder, tasks: dict[str, int], head_hidden: int = 0) -> None:
         super().__init__()
         self.encoder = encoder
         dim = encoder.out_channels
@@ -26,4 +26,5 @@ class HardSharingModel(MultiOutputModel):
 
     def raw(self, image: torch.Tensor) -> dict[str, torch.Tensor]:  # type: ignore[override]
         features = self.encoder.encode_image(image)  # (B, C)
-        return self.heads(features)
+        logits: dict[str, torch.Tensor] = self.heads(features)
+        return logits

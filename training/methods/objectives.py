@@ -17,6 +17,7 @@ from training.methods.alignment import IMAGE_EMBEDDING, TEXT_EMBEDDING
 from training.methods.base import MultiOutputModel
 from training.methods.data import LABEL_PREFIX
 from training.methods.losses import AlignmentLoss
+from training.methods.soft_sharing import SoftSharingModel
 from training.methods.weighting import EqualWeighting, LossWeighting
 
 PENALTY = "soft_penalty"
@@ -73,7 +74,7 @@ class ClassificationObjective(Objective):
             )
             for t in self.tasks
         }
-        if self.soft_lambda and hasattr(model, "penalty"):
+        if self.soft_lambda and isinstance(model, SoftSharingModel):
             out[PENALTY] = model.penalty()
         return out
 

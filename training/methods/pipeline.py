@@ -14,8 +14,10 @@ from typing import Any
 
 import torch
 from tokenizers import Tokenizer
+from torch import nn
 
-from contract.manifest import Manifest
+from contract.manifest import InputSpec, Manifest
+from training.export.specs import embedding_output, softmax_outputs
 from training.methods.alignment import AlignmentModel, ImageTower, TextTower
 from training.methods.base import MultiOutputModel
 from training.methods.build import (
@@ -28,15 +30,10 @@ from training.methods.build import (
 from training.methods.config import FitConfig
 from training.methods.data import Batches, Examples
 from training.methods.evaluation import accuracies, retrieval_metrics
-from training.methods.exporting import (
-    embedding_output,
-    export_with_report,
-    image_input,
-    softmax_outputs,
-    text_inputs,
-)
+from training.methods.exporting import export_trained, image_input, text_inputs
 from training.methods.tokenizer import build_tokenizer, encode
 from training.methods.trainer import History, train
+from training.versions import next_free_version
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +133,13 @@ def fit(
     return FitResult(model, history, prepared)
 
 
+def export_names(method: str, name: str) -> list[str]:
+    """The repository names ``export`` writes: ``name``, or its two alignment towers."""
+    if method == "alignment":
+        return [f"{name}-image", f"{name}-text"]
+    return [name]
+
+
 def export(
     result: FitResult,
     *,
@@ -145,18 +149,21 @@ def export(
     training: dict[str, Any],
     description: str,
     split: str,
-    version: int = 1,
+    version: int | None = None,
+    replace: bool = False,
     space: str | None = None,
 ) -> list[Manifest]:
-    """Write the model (or, for alignment, ``<name>-image`` and ``<name>-text``)."""
+    """Write the model (or, for alignment, ``<name>-image`` and ``<name>-text``, which share
+    one version number); ``version=None`` takes the next one free for every name written."""
     prepared, model = result.prepared, result.model
     config = prepared.config
-    batches = prepared.evals[split]
+    names = export_names(config.method, name)
     common: dict[str, Any] = {
         "models_dir": models_dir,
         "metrics": metrics,
         "history": result.history,
-        "version": version,
+        "version": next_free_version(models_dir, names) if version is None else version,
+        "replace": replace,
         "training": {
             "config": config.to_dict(),
             **training,
@@ -164,44 +171,27 @@ def export(
             "train_steps": result.history.steps,
         },
     }
+    batches = prepared.evals[split]
     image = image_input(config.image.image_size, normalisation(config.image))
-    if isinstance(model, AlignmentModel):
-        space = space or name
-        out = embedding_output(config.embed_dim, space)
+    text = text_inputs(config.text.max_length) if prepared.tokenizer else []
+    if not isinstance(model, AlignmentModel):
+        outputs = softmax_outputs(prepared.classes)
+        kind, tokenizer = KIND[config.method], prepared.tokenizer
         return [
-            export_with_report(
-                ImageTower(model),
-                batches,
-                inputs=[image],
-                outputs=[out],
-                name=f"{name}-image",
-                kind="alignment",
-                description=f"{description} (image tower)",
-                **common,
-            ),
-            export_with_report(
-                TextTower(model),
-                batches,
-                inputs=text_inputs(config.text.max_length),
-                outputs=[out],
-                name=f"{name}-text",
-                kind="alignment",
-                description=f"{description} (text tower)",
-                tokenizer=prepared.tokenizer,
-                **common,
-            ),
-        ]
-    inputs = [image] + (text_inputs(config.text.max_length) if prepared.tokenizer else [])
+            export_trained(
+                model, batches, inputs=[image, *text], outputs=outputs, name=name, kind=kind,
+                description=description, tokenizer=tokenizer, **common,
+            )
+        ]  # fmt: skip
+    out = [embedding_output(config.embed_dim, space or name)]
+    towers: tuple[tuple[str, nn.Module, list[InputSpec], Tokenizer | None], ...] = (
+        ("image", ImageTower(model), [image], None),
+        ("text", TextTower(model), text, prepared.tokenizer),
+    )
     return [
-        export_with_report(
-            model,
-            batches,
-            inputs=inputs,
-            outputs=softmax_outputs(prepared.classes),
-            name=name,
-            kind=KIND[config.method],
-            description=description,
-            tokenizer=prepared.tokenizer,
-            **common,
+        export_trained(
+            tower, batches, inputs=inputs, outputs=out, name=tower_name, kind="alignment",
+            description=f"{description} ({modality} tower)", tokenizer=tokenizer, **common,
         )
-    ]
+        for (modality, tower, inputs, tokenizer), tower_name in zip(towers, names, strict=True)
+    ]  # fmt: skip

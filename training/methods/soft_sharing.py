@@ -10,12 +10,13 @@ exported graph holds every task network and runs each trunk once (two passes for
 from __future__ import annotations
 
 import itertools
+from typing import cast
 
 import torch
 from torch import nn
 
 from training.methods.base import IMAGE, MultiOutputModel, TaskHeads
-from training.methods.encoders import clone_encoder
+from training.methods.encoders import ImageEncoder, clone_encoder
 
 
 class SoftSharingModel(MultiOutputModel):
@@ -23,7 +24,7 @@ class SoftSharingModel(MultiOutputModel):
 
     input_names = (IMAGE,)
 
-    def __init__(self, encoder: nn.Module, tasks: dict[str, int], head_hidden: int = 0) -> None:
+    def __init__(self, encoder: ImageEncoder, tasks: dict[str, int], head_hidden: int = 0) -> None:
         super().__init__()
         # Each task gets its own, independently initialised copy of the architecture.
         self.encoders = nn.ModuleList(
@@ -31,15 +32,19 @@ class SoftSharingModel(MultiOutputModel):
         )
         self.heads = TaskHeads(encoder.out_channels, tasks, head_hidden)
 
-    def encoder(self, task: str) -> nn.Module:
+    def encoder(self, task: str) -> ImageEncoder:
         """The network of one task."""
-        return self.encoders[self.heads.names.index(task)]
+        return self._task_encoders()[self.heads.names.index(task)]
+
+    def _task_encoders(self) -> list[ImageEncoder]:
+        # nn.ModuleList yields plain nn.Module to a type checker; every item is an ImageEncoder.
+        return [cast(ImageEncoder, encoder) for encoder in self.encoders]
 
     def raw(self, image: torch.Tensor) -> dict[str, torch.Tensor]:  # type: ignore[override]
         return {
             task: head(encoder.encode_image(image))  # (B, K): one trunk pass per task
             for task, head, encoder in zip(
-                self.heads.names, self.heads.heads, self.encoders, strict=True
+                self.heads.names, self.heads.heads, self._task_encoders(), strict=True
             )
         }
 

@@ -30,8 +30,8 @@ def build_tokenizer(texts: Iterable[str], min_count: int = 1) -> Tokenizer:
     splitter = _bare({PAD: 0, UNK: 1})
     counts: Counter[str] = Counter()
     for text in texts:
-        normalised = splitter.normalizer.normalize_str(text)  # type: ignore[union-attr]
-        pieces = splitter.pre_tokenizer.pre_tokenize_str(normalised)  # type: ignore[union-attr]
+        normalised = splitter.normalizer.normalize_str(text)
+        pieces = splitter.pre_tokenizer.pre_tokenize_str(normalised)
         counts.update(word for word, _ in pieces)
     words = sorted(w for w, c in counts.items() if c >= min_count)
     vocab = {PAD: 0, UNK: 1, **{w: i + 2 for i, w in enumerate(words)}}
@@ -45,7 +45,10 @@ def encode(
 
     Empty texts keep one ``[UNK]`` token so every row has at least one real position.
     """
-    rows = [tokenizer.encode(t).ids[:max_length] or [tokenizer.token_to_id(UNK)] for t in texts]
+    unk = tokenizer.token_to_id(UNK)
+    if unk is None:
+        raise ValueError(f"the tokenizer has no {UNK} token; build it with build_tokenizer()")
+    rows = [tokenizer.encode(t).ids[:max_length] or [unk] for t in texts]
     width = max(len(r) for r in rows)
     ids = np.zeros((len(rows), width), dtype=np.int64)
     mask = np.zeros((len(rows), width), dtype=np.int64)

@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,9 +41,10 @@ class History:
         return [e[key] for e in self.epochs if key in e]
 
 
-def _param_groups(model: nn.Module, objective: Objective, decay: float) -> list[dict]:
+def _param_groups(model: nn.Module, objective: Objective, decay: float) -> list[dict[str, Any]]:
     """Weight decay on weight matrices and kernels only; never on biases, norms, loss params."""
-    decayed, plain = [], []
+    decayed: list[nn.Parameter] = []
+    plain: list[nn.Parameter] = []
     for p in model.parameters():
         if p.requires_grad:
             (decayed if p.dim() >= 2 else plain).append(p)
@@ -70,7 +72,7 @@ def train(
 ) -> History:
     """Train ``model`` in place for ``config.epochs`` epochs and return its history."""
     torch.set_num_threads(config.threads)
-    model.to(memory_format=torch.channels_last)
+    model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's overloads omit it
     groups = _param_groups(model, objective, config.weight_decay)
     optimizer = torch.optim.AdamW(groups, lr=config.lr)
     total_steps = config.epochs * batches.steps_per_epoch()

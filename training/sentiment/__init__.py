@@ -1,1 +1,4 @@
-"""Sentiment on the Hutto & Gilbert human-rated corpora: data, features, heads, evaluation."""
+"""The ``text`` model's sentiment heads: layer features, heads, their trainer, the VADER comparison.
+
+The corpora they are trained on are in ``training.data.sentiment_corpora``.
+"""

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from training.sentiment.corpus import CORPORA, TEST_SPLIT, Item
+from training.data.sentiment_corpora import CORPORA, TEST_SPLIT, Item
 from training.sentiment.labels import CLASSES, THRESHOLD, pearson, to_class, weighted_f1
 
 TARGET_TWEETS_R_GAP = 0.03  # on tweets we must come within this of VADER's r

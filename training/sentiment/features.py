@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from training.encoders.minilm import MiniLMEncoder, length_sorted_batches, mean_pool, tokenize
+from training.towers.minilm import MiniLMEncoder, length_sorted_batches, mean_pool, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,8 @@ def cached_layer_features(
     path = cache_dir / f"features-{cache_key(texts, model_tag)}.npy"
     if path.is_file():
         log.info("text features from cache %s", path)
-        return np.load(path)
+        cached: np.ndarray = np.load(path)
+        return cached
     features = compute_layer_features(encoder, tokenizer, texts)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npy")
@@ -139,4 +140,5 @@ def cached_layer_features(
 
 def layer_scales(features: np.ndarray) -> np.ndarray:
     """The mean L2 norm of each layer's pooled vector ``(L,)``: divides features to unit scale."""
-    return np.linalg.norm(features, axis=-1).mean(axis=0).astype(np.float32)
+    scales: np.ndarray = np.linalg.norm(features, axis=-1).mean(axis=0).astype(np.float32)
+    return scales

@@ -17,6 +17,8 @@ from training.sentiment.labels import CLASSES, VALENCE_RANGE
 class SentimentHead(nn.Module):
     """Per-layer pooled states ``(B, L, C)`` -> ``valence`` ``(B,)`` and ``logits`` ``(B, 3)``."""
 
+    scales: torch.Tensor  # (L,) buffer: each layer's typical norm
+
     def __init__(
         self,
         scales: torch.Tensor,

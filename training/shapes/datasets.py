@@ -20,6 +20,7 @@ import logging
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -122,15 +123,14 @@ def generate(spec: ShapesSpec) -> Examples:
 
 def _save(path: Path, examples: Examples) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {f"label_{t}": v for t, v in examples.labels.items()}
+    arrays: dict[str, Any] = {
+        "images": examples.images,
+        "texts": np.array(examples.texts),
+        "keys": np.array(examples.keys),
+        **{f"label_{t}": v for t, v in examples.labels.items()},
+    }
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(
-        tmp,
-        images=examples.images,
-        texts=np.array(examples.texts),
-        keys=np.array(examples.keys),
-        **arrays,
-    )
+    np.savez(tmp, **arrays)
     tmp.replace(path)
 
 

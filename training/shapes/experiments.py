@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -73,13 +74,13 @@ def _encoder_note(config: FitConfig) -> str:
     return f"{config.image.init} trunk, {how}"
 
 
-def _acc(metrics: dict, key: str) -> str:
+def _acc(metrics: dict[str, Any], key: str) -> str:
     return f"{metrics[key]:.3f}" if key in metrics else "-"
 
 
 def _multitask_row(label: str, results: list[pipeline.FitResult], passes: int) -> dict[str, str]:
     """One table row for the models that together answer both tasks (one, or two single-task)."""
-    metrics: dict = {}
+    metrics: dict[str, Any] = {}
     for result in results:
         metrics.update(classifier_metrics(result))
     ms = sum(_inference_ms(r.model, r.prepared.evals[HELDOUT_SPLIT]) for r in results)

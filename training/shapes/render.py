@@ -67,7 +67,8 @@ def _arrow() -> np.ndarray:
 def _semicircle() -> np.ndarray:
     t = np.linspace(0, math.pi, 25)
     arc = np.stack([np.cos(t), -np.sin(t)], axis=1)
-    return arc * 1.05 + np.array([0.0, 0.35])
+    points: np.ndarray = arc * 1.05 + np.array([0.0, 0.35])
+    return points
 
 
 _CIRCLE = _regular(40)
@@ -97,7 +98,7 @@ def _transform(unit: np.ndarray, obj: ShapeObject, origin: tuple[int, int]) -> P
     a = math.radians(obj.angle)
     rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
     pts = unit @ rot.T * obj.radius + np.array([obj.x - origin[0], obj.y - origin[1]])
-    return [tuple(p) for p in (pts * SUPERSAMPLE).tolist()]  # type: ignore[misc]
+    return [tuple(p) for p in (pts * SUPERSAMPLE).tolist()]
 
 
 def object_patch(obj: ShapeObject, image_size: int) -> tuple[np.ndarray, int, int]:

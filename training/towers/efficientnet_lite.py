@@ -124,7 +124,7 @@ class MBConvBlock(nn.Module):
         self.has_skip = stride == 1 and in_ch == out_ch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x
+        h: torch.Tensor = x
         if self.has_expand:
             h = F.relu6(self._bn0(self._expand_conv(h)))  # (B, mid, H, W)
         h = F.relu6(self._bn1(self._depthwise_conv(h)))  # (B, mid, H/s, W/s)
@@ -185,7 +185,8 @@ class EfficientNetLite0(nn.Module):
 
     def classify(self, pooled: torch.Tensor) -> torch.Tensor:
         """Pooled features ``(B, 1280)`` -> ImageNet logits ``(B, 1000)``."""
-        return self._fc(self._dropout(pooled))
+        logits: torch.Tensor = self._fc(self._dropout(pooled))
+        return logits
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised pixels ``(B, 3, S, S)`` -> ImageNet logits ``(B, 1000)``."""

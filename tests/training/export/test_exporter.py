@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -10,9 +11,11 @@ import pytest
 import torch
 from torch import nn
 
+from contract import layout
 from contract.layout import version_dir
 from contract.manifest import (
     ImageInput,
+    Manifest,
     OutputSpec,
     TextInput,
     read_manifest,
@@ -109,3 +112,83 @@ def test_text_model_without_its_tokenizer_is_refused(tmp_path: Path) -> None:
         )
     assert not version_dir(tmp_path, "bag", 1).exists()
     assert not list((tmp_path / "bag").glob(".*"))  # no staging leftovers
+
+
+def _export_with(models_dir: Path, **kwargs: Any) -> Manifest:
+    return export_model(
+        Tiny(),
+        {"image": torch.randn(2, 3, 8, 8)},
+        models_dir=models_dir,
+        name="tiny",
+        kind="multitask",
+        inputs=INPUTS,
+        outputs=OUTPUTS,
+        **kwargs,
+    )
+
+
+def test_hooks_run_on_the_staged_directory_before_it_is_installed(tmp_path: Path) -> None:
+    seen: dict[str, object] = {}
+
+    def evaluate(staged: Path) -> dict[str, object]:
+        seen["evaluated_in"] = staged
+        seen["installed_then"] = (tmp_path / "tiny" / "1").exists()
+        seen["staged_files"] = sorted(p.name for p in staged.iterdir())
+        session = ort.InferenceSession(str(staged / "model.onnx"))
+        (cls,) = session.run(["cls"], {"image": np.zeros((4, 3, 8, 8), np.float32)})
+        return {"rows": int(cls.shape[0])}
+
+    def report(staged: Path, manifest: Manifest) -> None:
+        seen["reported_in"] = staged
+        seen["report_metrics"] = manifest.metrics
+        assert read_manifest(staged) == manifest  # the manifest is written before the report
+        (staged / "report").mkdir()
+        (staged / "report" / "note.txt").write_text("ok")
+
+    manifest = _export_with(tmp_path, metrics={"given": 1}, evaluate=evaluate, report=report)
+    staged = seen["evaluated_in"]
+    assert isinstance(staged, Path) and staged.parent == tmp_path / "tiny"
+    assert layout.is_staging_name(staged.name) and not layout.is_version_name(staged.name)
+    assert seen["reported_in"] == staged and seen["installed_then"] is False
+    assert seen["staged_files"] == ["model.onnx"]
+    assert manifest.metrics == {"given": 1, "rows": 4} == seen["report_metrics"]
+    target = tmp_path / "tiny" / "1"
+    assert read_manifest(target) == manifest
+    verify_files(manifest, target)
+    assert (target / "report" / "note.txt").read_text() == "ok"
+    assert sorted(p.name for p in (tmp_path / "tiny").iterdir()) == ["1"]  # no staging left
+
+
+def test_a_failing_hook_installs_nothing(tmp_path: Path) -> None:
+    def evaluate(staged: Path) -> dict[str, object]:
+        raise RuntimeError("evaluation broke")
+
+    def report(staged: Path, manifest: Manifest) -> None:
+        raise RuntimeError("report broke")
+
+    with pytest.raises(RuntimeError, match="evaluation broke"):
+        _export_with(tmp_path, evaluate=evaluate)
+    with pytest.raises(RuntimeError, match="report broke"):
+        _export_with(tmp_path, report=report)
+    assert list((tmp_path / "tiny").iterdir()) == []
+
+
+def test_versions_are_added_not_written_over(tmp_path: Path) -> None:
+    first = _export_with(tmp_path)
+    second = _export_with(tmp_path)
+    assert (first.version, second.version) == (1, 2)
+    assert read_manifest(tmp_path / "tiny" / "1") == first
+    with pytest.raises(ExportError, match="already exists"):
+        _export_with(tmp_path, version=1)
+    assert read_manifest(tmp_path / "tiny" / "1") == first
+    assert sorted(p.name for p in (tmp_path / "tiny").iterdir()) == ["1", "2"]
+
+
+def test_replace_writes_over_a_version_in_place(tmp_path: Path) -> None:
+    first = _export_with(tmp_path)
+    (tmp_path / "tiny" / "1" / "stale.txt").write_text("from the old version")
+    again = _export_with(tmp_path, version=1, replace=True)
+    assert again.version == 1 and again.sha256 != first.sha256  # a new random model
+    assert read_manifest(tmp_path / "tiny" / "1") == again
+    assert not (tmp_path / "tiny" / "1" / "stale.txt").exists()  # replaced whole, not merged
+    assert sorted(p.name for p in (tmp_path / "tiny").iterdir()) == ["1"]

@@ -7,7 +7,6 @@ recall must stay near what the manifest reports.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,20 +15,18 @@ import pytest
 from tokenizers import Tokenizer
 
 from contract.manifest import Manifest, read_manifest, verify_files
+from tests.training.defaults.built import latest_version_dir
 from training.methods.retrieval import bidirectional_recall
 from training.shapes.datasets import ShapesSpec, generate
 
 pytestmark = pytest.mark.e2e
 
-MODELS_DIR = Path(os.environ.get("MMS_MODEL_DIR", Path(__file__).parents[2] / "models"))
 FRESH_SEED = 1234  # never used by the build (seed 0)
 N = 600
 
 
 def _load(name: str) -> tuple[Manifest, Path, ort.InferenceSession]:
-    version_dir = MODELS_DIR / name / "1"
-    if not version_dir.is_dir():
-        pytest.skip(f"{name} is not built in {MODELS_DIR}; run `make models`")
+    version_dir = latest_version_dir(name)
     manifest = read_manifest(version_dir)
     verify_files(manifest, version_dir)
     session = ort.InferenceSession(

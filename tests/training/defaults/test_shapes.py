@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from contract.manifest import read_manifest, verify_files
-from training.defaults import DEFAULT_GROUPS
-from training.defaults.shapes import build
+from training.cli import main
+from training.defaults import DEFAULT_MODELS
+from training.defaults.shapes import MODELS
 
 EXPECTED = {
     "shapes-multitask": ("multitask", {"shape": 10, "color": 5}),
@@ -21,14 +22,17 @@ EXPECTED = {
 
 
 def test_the_registry_lists_every_shapes_model() -> None:
-    group = next(g for g in DEFAULT_GROUPS if g.builder == "training.defaults.shapes:build")
-    assert set(group.models) == set(EXPECTED)
+    shapes = [m for m in DEFAULT_MODELS if m.builder == "training.defaults.shapes:build"]
+    assert {name for m in shapes for name in m.names} == set(EXPECTED)
+    # in the builder's order: the models that reuse the multi-task trunk come after it
+    assert [m.name for m in shapes] == [f"shapes-{m.key}" for m in MODELS]
 
 
 @pytest.mark.slow
 def test_quick_build_writes_every_shapes_model(tmp_path: Path) -> None:
-    manifests = build(tmp_path, quick=True)
-    assert sorted(m.name for m in manifests) == sorted(EXPECTED)
+    only = ",".join(EXPECTED)
+    assert main(["build-defaults", "--models-dir", str(tmp_path), "--quick", "--only", only]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(EXPECTED)
     for name, (kind, widths) in EXPECTED.items():
         version = tmp_path / name / "1"
         manifest = read_manifest(version)

@@ -1,17 +1,17 @@
-"""Export a PyTorch model into the model repository: export, check, compare, then write.
+"""Export a PyTorch model into the model repository: export, check, compare, evaluate, install.
 
 Follows timm's ``utils/onnx.py`` and Optimum's ``validate_model_outputs``: nothing lands in
 ``models/`` until ``onnx.checker`` passes and ONNX Runtime agrees with PyTorch (max abs
 difference within ``atol``) on the example batch and on a second batch of another size, which
-also proves that the dynamic axes really are dynamic (pytorch#148886).
+also proves that the dynamic axes really are dynamic (pytorch#148886). The caller's evaluation
+and report hooks run on the staged directory too, so an installed version is never rewritten.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,9 +22,8 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from contract import layout
+from contract.layout import MODEL_FILE, next_version, version_dir
 from contract.manifest import (
-    MODEL_FILE,
     InputSpec,
     Manifest,
     OutputSpec,
@@ -32,14 +31,19 @@ from contract.manifest import (
     verify_files,
     write_manifest,
 )
+from training.export.staging import install, staged_version
+from training.versions import VersionTakenError
 
 log = logging.getLogger(__name__)
 
 OPSET = 17
 
 
+_REPLACE_HINT = "leave the version out for the next free one, or write over it on purpose (--force)"
+
+
 class ExportError(RuntimeError):
-    """The exported graph is invalid or disagrees with PyTorch; nothing was written."""
+    """The exported graph is invalid or disagrees with PyTorch; nothing was installed."""
 
 
 class _TupleOutputs(nn.Module):
@@ -139,6 +143,14 @@ def _check_example(example: Mapping[str, torch.Tensor]) -> None:
             )
 
 
+Evaluate = Callable[[Path], Mapping[str, Any]]
+"""Measures the staged version directory (its ``model.onnx`` and extra files, before anything is
+installed) and returns metrics, merged into the manifest's ``metrics``."""
+
+Report = Callable[[Path, Manifest], None]
+"""Writes the report (``report/`` in the staged version directory) for the manifest there."""
+
+
 def export_model(
     model: nn.Module,
     example: Mapping[str, torch.Tensor],
@@ -148,19 +160,29 @@ def export_model(
     kind: str,
     inputs: list[InputSpec],
     outputs: list[OutputSpec],
-    version: int = 1,
+    version: int | None = None,
+    replace: bool = False,
     description: str = "",
-    metrics: dict[str, Any] | None = None,
-    training: dict[str, Any] | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    training: Mapping[str, Any] | None = None,
     extra_files: Mapping[str, Path] | None = None,
     check_example: Mapping[str, torch.Tensor] | None = None,
+    evaluate: Evaluate | None = None,
+    report: Report | None = None,
     atol: float = 1e-4,
 ) -> Manifest:
     """Export ``model`` to ``models_dir/name/version/`` and return the manifest written there.
 
     ``model.forward`` takes the inputs positionally in the order of ``inputs`` and returns a dict
-    keyed by output names. Raises ``ExportError`` (and writes nothing) when the graph fails the
-    checker or ONNX Runtime differs from PyTorch by more than ``atol`` on any output.
+    keyed by output names. In a staging directory beside the target: export, ``onnx.checker``,
+    ONNX Runtime against PyTorch on ``example`` and ``check_example``, the ``extra_files``, then
+    ``evaluate`` (its metrics join ``metrics``), the manifest, ``report``; only then is the
+    directory renamed into place. ``version=None`` takes the next free version; an existing
+    version is written over only with ``replace=True``.
+
+    Raises ``ExportError`` (and installs nothing) when the graph fails the checker, ONNX Runtime
+    differs from PyTorch by more than ``atol`` on any output, the files do not match the manifest,
+    or the version exists and ``replace`` is False.
     """
     _check_example(example)
     model.eval()
@@ -168,33 +190,67 @@ def export_model(
     batches = [_ordered(example, inputs)]
     if check_example is not None:
         batches.append(_ordered(check_example, inputs))
-    target = layout.version_dir(models_dir, name, version)
-    with tempfile.TemporaryDirectory(prefix=f"export-{name}-") as tmp:
-        staged = Path(tmp) / MODEL_FILE
-        _export_graph(wrapped, batches[0], staged, inputs, outputs)
-        session = ort.InferenceSession(str(staged), providers=["CPUExecutionProvider"])
-        parity = _parity(session, wrapped, batches, inputs, outputs)
-        bad = {k: v for k, v in parity.items() if not v <= atol}
-        if bad:
-            raise ExportError(
-                f"{name}: ONNX Runtime differs from PyTorch by more than {atol}: {bad}"
-            )
-        manifest = Manifest(
-            name=name,
-            version=version,
-            kind=kind,
-            description=description,  # type: ignore[arg-type]
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            inputs=inputs,
-            outputs=outputs,
-            metrics=metrics or {},
-            parity=parity,
-            sha256=sha256_file(staged),
-            training=training or {},
+    model_dir = Path(models_dir) / name
+    target = version_dir(models_dir, name, next_version(model_dir) if version is None else version)
+    version = int(target.name)
+    if target.exists() and not replace:
+        raise ExportError(f"{target} already exists; {_REPLACE_HINT}")
+    with staged_version(model_dir, version) as staged:
+        path = staged / MODEL_FILE
+        _export_graph(wrapped, batches[0], path, inputs, outputs)
+        parity = _checked_parity(path, wrapped, batches, inputs, outputs, name, atol)
+        for filename, source in (extra_files or {}).items():
+            shutil.copy2(source, staged / filename)
+        measured = evaluate(staged) if evaluate is not None else {}
+        manifest = Manifest.model_validate(
+            {
+                "name": name,
+                "version": version,
+                "kind": kind,
+                "description": description,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "inputs": inputs,
+                "outputs": outputs,
+                "metrics": {**(metrics or {}), **measured},
+                "parity": parity,
+                "sha256": sha256_file(path),
+                "training": dict(training or {}),
+            }
         )
-        _install(target, staged, manifest, extra_files or {})
+        _write_checked(manifest, staged)
+        if report is not None:
+            report(staged, manifest)
+        try:
+            install(staged, target, replace=replace)
+        except VersionTakenError as exc:
+            raise ExportError(f"{exc}; {_REPLACE_HINT}") from None
     log.info("exported %s v%d to %s (parity %s)", name, version, target, _fmt(parity))
     return manifest
+
+
+def _checked_parity(
+    path: Path,
+    wrapped: nn.Module,
+    batches: list[tuple[torch.Tensor, ...]],
+    inputs: list[InputSpec],
+    outputs: list[OutputSpec],
+    name: str,
+    atol: float,
+) -> dict[str, float]:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    parity = _parity(session, wrapped, batches, inputs, outputs)
+    bad = {k: v for k, v in parity.items() if not v <= atol}
+    if bad:
+        raise ExportError(f"{name}: ONNX Runtime differs from PyTorch by more than {atol}: {bad}")
+    return parity
+
+
+def _write_checked(manifest: Manifest, staged: Path) -> None:
+    write_manifest(manifest, staged)
+    try:
+        verify_files(manifest, staged, check_location=False)
+    except ValueError as exc:  # e.g. a text model exported without its tokenizer
+        raise ExportError(f"{manifest.name}: {exc}") from None
 
 
 def _parity(
@@ -209,27 +265,6 @@ def _parity(
         for key, diff in _compare(session, wrapped, args, inputs, outputs).items():
             parity[key] = max(parity.get(key, 0.0), diff)
     return parity
-
-
-def _install(
-    target: Path, staged: Path, manifest: Manifest, extra_files: Mapping[str, Path]
-) -> None:
-    """Write the version directory next to its final place, then swap it in whole."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    building = layout.staging_dir(target)
-    shutil.rmtree(building, ignore_errors=True)
-    building.mkdir()
-    shutil.copy2(staged, building / MODEL_FILE)
-    for filename, source in extra_files.items():
-        shutil.copy2(source, building / filename)
-    write_manifest(manifest, building)
-    try:
-        verify_files(manifest, building, check_location=False)
-    except ValueError as exc:  # e.g. a text model exported without its tokenizer
-        shutil.rmtree(building, ignore_errors=True)
-        raise ExportError(f"{manifest.name}: {exc}") from None
-    shutil.rmtree(target, ignore_errors=True)
-    building.rename(target)
 
 
 def _fmt(parity: dict[str, float]) -> str:

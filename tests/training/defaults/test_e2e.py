@@ -7,7 +7,6 @@ service reads.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,27 +14,15 @@ import onnxruntime as ort
 import pytest
 from tokenizers import Tokenizer
 
-from contract import layout
 from contract.manifest import MODEL_FILE, Manifest, read_manifest, verify_files
-from training.encoders.photos import SAMPLE_PHOTOS, sample_batch
+from tests.training.defaults.built import latest_version_dir
+from training.data.photos import SAMPLE_PHOTOS, sample_batch
 
 pytestmark = pytest.mark.e2e
 
-MODELS_DIR = Path(os.environ.get("MMS_MODEL_DIR", Path(__file__).parents[2] / "models"))
-
-
-def _latest(name: str) -> Path:
-    latest = layout.latest_version(MODELS_DIR / name)
-    if latest is None:
-        pytest.skip(
-            f"{MODELS_DIR / name} is not built; run `make models` (or `python -m training "
-            f"build-defaults --only {name}`) first"
-        )
-    return layout.version_dir(MODELS_DIR, name, latest)
-
 
 def _load(name: str) -> tuple[Manifest, ort.InferenceSession, Path]:
-    folder = _latest(name)
+    folder = latest_version_dir(name)
     manifest = read_manifest(folder)
     verify_files(manifest, folder)
     session = ort.InferenceSession(str(folder / MODEL_FILE), providers=["CPUExecutionProvider"])
@@ -119,4 +106,4 @@ def test_text_manifest_records_the_vader_comparison(text):
     if not text[0].training.get("quick"):
         missed = [c for c, row in report["corpora"].items() if not row["target_met"]]
         assert not missed, f"targets missed on {missed}: {report['corpora']}"
-    assert (_latest("text") / "report" / "metrics.json").is_file()
+    assert (latest_version_dir("text") / "report" / "metrics.json").is_file()

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-REPORT_DIR = "report"
+from contract.layout import REPORT_DIR
 
 
 def report_dir(version_dir: Path) -> Path:

@@ -8,11 +8,11 @@ import numpy as np
 import torch
 
 from contract.manifest import MODEL_FILE, read_manifest
+from training.data.photos import SAMPLE_PHOTOS
 from training.defaults import vision as vision_mod
-from training.encoders.conse import ConSE
-from training.encoders.efficientnet_lite import EfficientNetLite0
-from training.encoders.photos import SAMPLE_PHOTOS
 from training.export import export_model
+from training.towers.conse import ConSE
+from training.towers.efficientnet_lite import EfficientNetLite0
 
 
 def _random_vision_model() -> vision_mod.VisionModel:

@@ -20,6 +20,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +28,9 @@ from tokenizers import Tokenizer
 from torch import nn
 
 from contract.layout import TOKENIZER_FILE
+
+if TYPE_CHECKING:
+    from transformers import BertModel
 
 EMBED_DIM = 384
 MAX_LENGTH = 256
@@ -50,7 +54,7 @@ def mean_pool(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 class MiniLMEncoder(nn.Module):
     """BERT trunk + mean pooling + L2 normalisation (all-MiniLM-L6-v2's sentence embedding)."""
 
-    def __init__(self, bert: nn.Module) -> None:
+    def __init__(self, bert: BertModel) -> None:
         super().__init__()
         self.bert = bert
         self.dim = int(bert.config.hidden_size)
@@ -87,7 +91,8 @@ class MiniLMEncoder(nn.Module):
             num_attention_heads=4,
             intermediate_size=hidden * 4,
             max_position_embeddings=MAX_LENGTH + 2,
-            attn_implementation="eager",
+            # Accepted by PreTrainedConfig at run time, absent from the generated signature.
+            attn_implementation="eager",  # type: ignore[call-arg]
         )
         return cls(BertModel(config, add_pooling_layer=False)).eval()
 
@@ -98,7 +103,8 @@ class MiniLMEncoder(nn.Module):
         out = self.bert(
             input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
         )
-        return out.last_hidden_state
+        states: torch.Tensor = out.last_hidden_state
+        return states
 
     def encode_text(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor

@@ -15,17 +15,13 @@ import torch
 
 from contract.manifest import read_manifest
 from training.export import export_model
+from training.export.specs import embedding_output, softmax_outputs
 from training.methods.alignment import AlignmentModel, ImageTower, TextTower
 from training.methods.build import build_model
 from training.methods.config import FitConfig, ImageEncoderConfig, TextEncoderConfig
 from training.methods.data import Normalisation
 from training.methods.encoders import LSTMTextEncoder
-from training.methods.exporting import (
-    embedding_output,
-    image_input,
-    softmax_outputs,
-    text_inputs,
-)
+from training.methods.exporting import image_input, text_inputs
 from training.methods.tokenizer import build_tokenizer
 
 SIZE, VOCAB = 16, 12

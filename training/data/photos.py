@@ -47,7 +47,8 @@ def _skimage(name: str) -> Callable[[], np.ndarray]:
         from skimage import data
 
         if name == "motorcycle_left":
-            return np.asarray(data.stereo_motorcycle()[0])
+            left, _right, _disparity = data.stereo_motorcycle()
+            return np.asarray(left)
         return np.asarray(getattr(data, name)())
 
     return load

@@ -50,6 +50,8 @@ class ConSE(nn.Module):
     exported graph needs no text tower.
     """
 
+    class_embeddings: torch.Tensor  # (K, D) buffer, a constant of the exported graph
+
     def __init__(self, class_embeddings: torch.Tensor, top_t: int = 10) -> None:
         super().__init__()
         if not 1 <= top_t <= class_embeddings.shape[0]:
