@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from contract import layout
-from service.errors import InvalidInputError, ModelNotFoundError
+from service.errors import ModelControlError, ModelNotFoundError
 from service.events import Observer
 from service.inference.registry import ModelVersions, Registry, Signature
 from service.inference.served import ModelState, ServedModel
@@ -84,7 +84,7 @@ class Lifecycle:
             entry = self.registry.entry(name)
             serving = sorted(entry.serving) if entry else []
             reasons = "; ".join(f"version {v}: {r}" for v, r in sorted(result.failed.items()))
-            raise InvalidInputError(
+            raise ModelControlError(
                 f"failed to load {name!r} ({reasons}); serving versions: "
                 f"{', '.join(map(str, serving)) or 'none'}",
                 model=name,
