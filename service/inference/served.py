@@ -228,6 +228,8 @@ class ServedModel:
         while self._batcher and self._batcher.in_flight and time.monotonic() < deadline:
             await asyncio.sleep(0.005)
         await self.stop(max(0.0, deadline - time.monotonic()))
+        if self._runner is not None:
+            self._runner.close()  # a finished batcher task may still hold the runner
         self._preprocessor = self._runner = None
         self.state, self.reason = ModelState.UNLOADED, None
         log.info("model %s/%s unloaded", self.name, self.version)
