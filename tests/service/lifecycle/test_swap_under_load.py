@@ -1,4 +1,4 @@
-"""A version swap under continuous load loses nothing (the property ``bench/lifecycle.py`` measures)."""
+"""A version swap under continuous load loses nothing (what ``bench/lifecycle.py`` measures)."""
 
 from __future__ import annotations
 
