@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, *, observer: Observer | None = 
         app.include_router(module.router)
     app.include_router(v2.health_router)
     app.include_router(v2.router)
+    app.include_router(v2.repository_router)
     docs.mount_swagger_assets(app)
     app.add_middleware(RequestContextMiddleware, observer=observer)
     if settings.cors_origins:  # outermost, so preflights and error replies get CORS headers

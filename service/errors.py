@@ -39,6 +39,13 @@ class MalformedRequestError(ServiceError):
     type = "malformed_request"
 
 
+class ModelControlError(ServiceError):
+    """A load or unload the model control mode does not allow, or that failed (400, as Triton)."""
+
+    status = 400
+    type = "model_control"
+
+
 class UnauthorizedError(ServiceError):
     """Missing or wrong API key (401)."""
 

@@ -12,7 +12,10 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from contract.policy import VersionPolicy
+
 Providers = Literal["auto", "cpu", "cuda"]
+ModelControlMode = Literal["none", "poll", "explicit"]
 GraphOptimization = Literal["disable", "basic", "extended", "all"]
 
 
@@ -92,6 +95,34 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "INFO"
 
+    # Model lifecycle: control mode, version policy, readiness (README "Model versions")
+    model_control_mode: ModelControlMode = Field(
+        default="none",
+        description="none: load the repository at start; poll: also rescan it every "
+        "repository_poll_s and apply changes; explicit: load and unload only through "
+        "POST /v2/repository/models/<name>/load|unload (plus MMS_MODELS at start)",
+    )
+    repository_poll_s: float = Field(
+        default=5.0, gt=0.0, le=3600.0, description="seconds between rescans in poll mode"
+    )
+    version_policy: str = Field(
+        default="latest:1",
+        description="versions served per model: latest:N, all, or specific:1,2 (a newer broken "
+        "version falls back to the next older one under latest:N)",
+    )
+    model_version_policies: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="per-model overrides of version_policy, e.g. vision=specific:1,2;text=all",
+    )
+    require_all_models: bool = Field(
+        default=False,
+        description="readiness only when every model serves (default: when at least one serves "
+        "and every model has finished loading)",
+    )
+    drain_timeout_s: float = Field(
+        default=30.0, gt=0.0, description="how long a replaced version may finish its queue"
+    )
+
     @field_validator("models", "cors_origins", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
@@ -99,6 +130,34 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("model_version_policies", mode="before")
+    @classmethod
+    def _split_policies(cls, value: object) -> object:
+        """Accept ``a=latest:2;b=specific:1,2`` (environment) as well as a dict (code)."""
+        if isinstance(value, str):
+            pairs = [part.split("=", 1) for part in value.split(";") if part.strip()]
+            if any(len(pair) != 2 for pair in pairs):
+                raise ValueError("write per-model policies as name=policy;name=policy")
+            return {name.strip(): policy.strip() for name, policy in pairs}
+        return value
+
+    @field_validator("version_policy")
+    @classmethod
+    def _check_policy(cls, value: str) -> str:
+        VersionPolicy.parse(value)
+        return value
+
+    @field_validator("model_version_policies")
+    @classmethod
+    def _check_policies(cls, value: dict[str, str]) -> dict[str, str]:
+        for policy in value.values():
+            VersionPolicy.parse(policy)
+        return value
+
+    def policy_for(self, name: str) -> VersionPolicy:
+        """The version policy of model ``name`` (its override, else the global one)."""
+        return VersionPolicy.parse(self.model_version_policies.get(name, self.version_policy))
 
     @model_validator(mode="after")
     def _check_queue_fits_a_request(self) -> Settings:

@@ -31,6 +31,9 @@ DEFAULT_MODEL = (
 )
 
 
+VERSION_DOC = "a version the model serves (GET /v1/models lists them); default: the highest"
+
+
 class ClassifyItem(Strict):
     """One input: an image, a text, or both, as the model declares (see GET /v1/models)."""
 
@@ -44,6 +47,7 @@ class ClassifyRequest(Strict):
     model: ModelName | None = Field(
         default=None, description=f"a model with classification heads; default: {DEFAULT_MODEL}"
     )
+    version: int | None = Field(default=None, ge=1, description=VERSION_DOC)
     items: list[ClassifyItem] = Field(min_length=1, max_length=MAX_LIST)
     tasks: list[TaskName] | None = Field(
         default=None, max_length=64, description="head names or tasks; all heads when omitted"
@@ -70,7 +74,9 @@ async def classify(body: ClassifyRequest, engine: EngineDep) -> ClassifyResponse
     """Classify images and/or texts with a model's heads (choose them with ``tasks``)."""
     items = [run.Item(image=decode_base64(i.image) if i.image else None, text=i.text)
              for i in body.items]  # fmt: skip
-    result = await run.classify(engine, items, model=body.model, heads=body.tasks, top_k=body.top_k)
+    result = await run.classify(
+        engine, items, model=body.model, version=body.version, heads=body.tasks, top_k=body.top_k
+    )
     return ClassifyResponse.model_validate(result)
 
 
@@ -80,10 +86,13 @@ async def classify_upload(
     files: Annotated[list[UploadFile] | None, File(description="images, one item each")] = None,
     texts: Annotated[list[str] | None, Form(description="texts, one per item")] = None,
     model: Annotated[str | None, Form(pattern=MODEL_NAME, description=DEFAULT_MODEL)] = None,
+    version: Annotated[int | None, Form(ge=1, description=VERSION_DOC)] = None,
     tasks: Annotated[list[str] | None, Form(description="heads to return")] = None,
     top_k: Annotated[int, Form(ge=1, le=1000)] = 5,
 ) -> ClassifyResponse:
     """Classify uploaded image files (multipart/form-data), with texts for models that take them."""
     items = await paired_items(files, texts or [])
-    result = await run.classify(engine, items, model=model, heads=tasks, top_k=top_k)
+    result = await run.classify(
+        engine, items, model=model, version=version, heads=tasks, top_k=top_k
+    )
     return ClassifyResponse.model_validate(result)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from contract.manifest import InputSpec, OutputSpec
 from service.api.deps import EngineDep
 from service.api.routing import ServiceRoute
+from service.inference.engine import Engine
 from service.inference.served import ServedModel
 
 router = APIRouter(prefix="/v1/models", tags=["models"], route_class=ServiceRoute)
@@ -39,10 +40,19 @@ class ModelInfo(BaseModel):
     """One model: state, served version and everything its manifest declares."""
 
     name: str
-    state: str = Field(description="loading | ready | failed")
+    state: str = Field(description="loading | ready | failed (of `version`)")
     reason: str | None = Field(default=None, description="why the model failed")
-    version: int | None = Field(description="the version served (the highest)")
-    versions: list[int]
+    version: int | None = Field(
+        description="the version a request without `version` gets (the highest that serves)"
+    )
+    versions: list[int] = Field(description="the version directories in the repository")
+    serving_versions: list[int] = Field(
+        default_factory=list, description="versions that serve now (`version` on a request)"
+    )
+    failed_versions: dict[int, str] = Field(
+        default_factory=dict, description="versions that failed to verify, load or warm: why"
+    )
+    version_policy: str = Field(default="", description="latest:N | all | specific:1,2")
     providers: list[str] = Field(description="ONNX Runtime execution providers in use")
     kind: str | None = None
     description: str = ""
@@ -64,21 +74,25 @@ class ModelList(BaseModel):
 @router.get("", response_model=ModelList)
 async def list_models(engine: EngineDep) -> ModelList:
     """List every model with its state, version, heads and execution provider."""
-    return ModelList(models=[model_info(m) for m in engine.models()])
+    return ModelList(models=[model_info(m, engine) for m in engine.models()])
 
 
 @router.get("/{name}", response_model=ModelInfo)
 async def get_model(name: str, engine: EngineDep) -> ModelInfo:
     """One model's versions, inputs, heads with labels, metrics and provider."""
-    return model_info(engine.get(name))
+    return model_info(engine.get(name), engine)
 
 
-def model_info(model: ServedModel) -> ModelInfo:
+def model_info(model: ServedModel, engine: Engine) -> ModelInfo:
     """Describe one model (manifest fields stay empty until it is read)."""
+    entry = engine.registry.entry(model.name)
     info = ModelInfo(
         name=model.name, state=model.state.value, reason=model.reason, version=model.version,
         versions=model.versions, providers=model.providers, load_seconds=model.load_seconds,
         batching=_batching(model),
+        serving_versions=sorted(entry.serving) if entry else [],
+        failed_versions={v: m.reason or "" for v, (m, _) in entry.failed.items()} if entry else {},
+        version_policy=str(engine.settings.policy_for(model.name)),
     )  # fmt: skip
     manifest = model.manifest_or_none
     if manifest is None:

@@ -30,6 +30,9 @@ DEFAULT_MODEL = (
 )
 
 
+VERSION_DOC = "a version the model serves (GET /v1/models lists them); default: the highest"
+
+
 class SentimentItem(Strict):
     """A text, with an image when the model also takes one."""
 
@@ -43,6 +46,7 @@ class SentimentRequest(Strict):
     model: ModelName | None = Field(
         default=None, description=f"a model with a sentiment head; default: {DEFAULT_MODEL}"
     )
+    version: int | None = Field(default=None, ge=1, description=VERSION_DOC)
     items: list[SentimentItem] = Field(min_length=1, max_length=MAX_LIST)
 
 
@@ -69,7 +73,9 @@ async def sentiment(body: SentimentRequest, engine: EngineDep) -> SentimentRespo
     """Sentiment label, class probabilities and valence for each text."""
     items = [run.Item(image=decode_base64(i.image) if i.image else None, text=i.text)
              for i in body.items]  # fmt: skip
-    return SentimentResponse.model_validate(await run.sentiment(engine, items, model=body.model))
+    return SentimentResponse.model_validate(
+        await run.sentiment(engine, items, model=body.model, version=body.version)
+    )
 
 
 @router.post("/sentiment/upload", response_model=SentimentResponse)
@@ -78,7 +84,10 @@ async def sentiment_upload(
     texts: Annotated[list[str], Form(description="texts, one per item")],
     files: Annotated[list[UploadFile] | None, File(description="one image per text")] = None,
     model: Annotated[str | None, Form(pattern=MODEL_NAME, description=DEFAULT_MODEL)] = None,
+    version: Annotated[int | None, Form(ge=1, description=VERSION_DOC)] = None,
 ) -> SentimentResponse:
     """Sentiment of form texts, with uploaded images for models that take them."""
     items = await paired_items(files, texts)
-    return SentimentResponse.model_validate(await run.sentiment(engine, items, model=model))
+    return SentimentResponse.model_validate(
+        await run.sentiment(engine, items, model=model, version=version)
+    )

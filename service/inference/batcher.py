@@ -122,6 +122,11 @@ class Batcher(Generic[ItemT, ResultT]):
         """Items accepted and not answered yet (queued, being collected or running)."""
         return self._queue.qsize() + sum(len(batch) for batch in self._batches)
 
+    @property
+    def in_flight(self) -> int:
+        """Requests preparing items plus items not answered yet: zero once drained."""
+        return self._preparing + self.pending
+
     @contextmanager
     def preparing(self) -> Iterator[None]:
         """Mark a request as preparing items for this batcher (decoding, on the event loop).

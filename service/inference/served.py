@@ -6,8 +6,9 @@ limit, batcher (with its stats) and the version it serves. The registry hands it
 call :meth:`ServedModel.run` (decode and tokenise off the event loop, then join the batch) or
 :meth:`ServedModel.infer` for items they prepared themselves inside :meth:`preparing`.
 
-Several versions at once (one object per ``(name, version)``) and hot reload build on this: the
-object already carries the version it serves and can be loaded and started on its own.
+Several versions of a model serve at once as one object per ``(name, version)``; the lifecycle
+(``lifecycle.py``) loads a new one beside the old, and :meth:`ServedModel.retire` lets the old one
+finish what it accepted before its session is released.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class ModelState(str, Enum):
     LOADING = "loading"
     READY = "ready"
     FAILED = "failed"
+    UNLOADED = "unloaded"
 
 
 class ServedModel:
@@ -57,17 +59,23 @@ class ServedModel:
 
     Args:
         name: the model's folder name.
-        versions: the version directories found (the highest serves).
+        versions: the version directories found.
         settings: where every limit and option comes from.
         observer: receives state changes and (through the batcher) batch events.
+        version: the version this object serves (default: the highest of ``versions``).
     """
 
     def __init__(
-        self, name: str, versions: Sequence[int], settings: Settings, observer: Observer
+        self,
+        name: str,
+        versions: Sequence[int],
+        settings: Settings,
+        observer: Observer,
+        version: int | None = None,
     ) -> None:
         self.name = name
         self.versions = sorted(versions)
-        self.version: int | None = self.versions[-1] if self.versions else None
+        self.version = version or (self.versions[-1] if self.versions else None)
         self.state = ModelState.LOADING
         self.reason: str | None = None
         self.providers: list[str] = []
@@ -172,7 +180,7 @@ class ServedModel:
         Never raises: a broken model is marked failed with the reason, and the others serve.
         """
         if self.version is None:
-            self._fail(f"no version directory under {self._settings.model_dir / self.name}")
+            self._fail(f"no version directory under {self.name}/ in the model repository")
             return
         started = time.perf_counter()
         version_dir = self._settings.model_dir / self.name / str(self.version)
@@ -180,7 +188,7 @@ class ServedModel:
             self._open(version_dir, session)
         except Exception as exc:  # a broken model must not stop the others
             log.error("model %s/%s failed to load: %s", self.name, self.version, exc)
-            self._fail(_reason(exc))
+            self._fail(_reason(exc, self._settings.model_dir))
             return
         self.state, self.reason = ModelState.READY, None
         self.load_seconds = time.perf_counter() - started
@@ -208,6 +216,23 @@ class ServedModel:
         if self._batcher is not None:
             await self._batcher.stop(drain_timeout_s)
             self._batcher = None
+
+    async def retire(self, drain_timeout_s: float) -> None:
+        """Finish what this version accepted (up to ``drain_timeout_s``), then free its session.
+
+        Call after the registry stopped handing it out: requests that already resolved it are
+        decoding (inside :meth:`preparing`) or queued; both are waited for, then the batcher
+        stops and the ONNX Runtime session is dropped.
+        """
+        deadline = time.monotonic() + drain_timeout_s
+        while self._batcher and self._batcher.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        await self.stop(max(0.0, deadline - time.monotonic()))
+        if self._runner is not None:
+            self._runner.close()  # a finished batcher task may still hold the runner
+        self._preprocessor = self._runner = None
+        self.state, self.reason = ModelState.UNLOADED, None
+        log.info("model %s/%s unloaded", self.name, self.version)
 
     def _open(self, version_dir: Path, session: SessionConfig) -> None:
         settings = self._settings
@@ -267,7 +292,15 @@ def _check_gpu(settings: Settings, providers: list[str]) -> None:
         )
 
 
-def _reason(exc: Exception) -> str:
+def _reason(exc: Exception, model_dir: Path) -> str:
+    """A one-line reason fit for HTTP: paths inside the repository written relative to it."""
+    text = _describe(exc)
+    for root in {str(model_dir.resolve()), str(model_dir)}:
+        text = text.replace(root.rstrip("/") + "/", "")
+    return text
+
+
+def _describe(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]

@@ -102,6 +102,10 @@ class ModelRunner:
         self._output_names = [o.name for o in manifest.outputs]
         _check_io(manifest, session)
 
+    def close(self) -> None:
+        """Drop the ONNX Runtime session so its memory is freed (after the last batch ran)."""
+        del self.session
+
     def check_item(self, item: Inputs) -> None:
         """Raise ``InvalidInputError`` unless every input is there with its dtype and shape."""
         expected = {i.name for i in self.manifest.inputs}

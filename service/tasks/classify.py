@@ -24,15 +24,17 @@ async def classify(
     items: Sequence[Item],
     *,
     model: str | None = None,
+    version: int | None = None,
     heads: Sequence[str] | None = None,
     top_k: int = 5,
 ) -> ClassifyResult:
-    """Run one model's classification and regression heads (all, or those named in ``heads``)."""
+    """Run one model's classification and regression heads (all, or those named in ``heads``),
+    at ``version`` when given (one the model serves), else its highest serving version."""
     check_count(len(items), engine.settings.max_items)
     given = _modalities(items)
     served = choose_model(
         engine, model, DEFAULT_CLASSIFIER, "classify these items",
-        lambda m: m.modalities == given and bool(answer_heads(m)),
+        lambda m: m.modalities == given and bool(answer_heads(m)), version,
     )  # fmt: skip
     manifest = served.manifest
     chosen = select_heads(manifest, heads)
@@ -43,7 +45,11 @@ async def classify(
 
 
 async def sentiment(
-    engine: Engine, items: Sequence[Item], *, model: str | None = None
+    engine: Engine,
+    items: Sequence[Item],
+    *,
+    model: str | None = None,
+    version: int | None = None,
 ) -> SentimentResult:
     """Sentiment label, class probabilities and valence of texts (with images where taken)."""
     check_count(len(items), engine.settings.max_items)
@@ -52,7 +58,7 @@ async def sentiment(
     given = _modalities(items)
     served = choose_model(
         engine, model, DEFAULT_SENTIMENT, "rate the sentiment of these items",
-        lambda m: m.modalities == given and any(o.type == "softmax" for o in m.outputs),
+        lambda m: m.modalities == given and any(o.type == "softmax" for o in m.outputs), version,
     )  # fmt: skip
     label_head, valence_head = pick_sentiment_heads(served.manifest)
     outputs = await _run(served, items)
@@ -69,16 +75,18 @@ def choose_model(
     default: str,
     what: str,
     fits: Callable[[Manifest], bool],
+    version: int | None = None,
 ) -> ServedModel:
     """The model named in the request; else ``default`` when the repository has it; else the
-    one ready model that ``fits``. No model, or several: an error that names the candidates."""
+    one ready model that ``fits``. No model, or several: an error that names the candidates.
+    ``version`` picks one of the chosen model's serving versions (404 naming them if not)."""
     if requested is not None:
-        return engine.resolve(requested)
+        return engine.resolve(requested, version)
     if default in {m.name for m in engine.models()}:
-        return engine.resolve(default)
+        return engine.resolve(default, version)
     able = [m.name for m in engine.models() if m.ready and fits(m.manifest)]
     if len(able) == 1:
-        return engine.resolve(able[0])
+        return engine.resolve(able[0], version)
     if not able:
         raise ModelNotFoundError(
             f"no `model` given, the repository has no {default!r} model, and no loaded model can "

@@ -52,7 +52,7 @@ health_router = APIRouter(prefix="/v2/health", tags=TAGS)
 router = APIRouter(prefix="/v2", tags=TAGS, route_class=V2Route)
 
 PLATFORM = "onnxruntime_onnx"  # what Triton reports for ONNX models
-EXTENSIONS = ["binary_tensor_data", "classification", "model_configuration"]
+EXTENSIONS = ["binary_tensor_data", "classification", "model_configuration", "model_repository"]
 HEADER_LENGTH = "inference-header-content-length"
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 404, 413, 415, 429, 503, 504)

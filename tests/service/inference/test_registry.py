@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -11,6 +12,8 @@ import pytest
 
 from contract.manifest import MANIFEST_FILE
 from service.errors import ModelNotFoundError, NotReadyError
+from service.events import NullObserver
+from service.inference.lifecycle import Lifecycle
 from service.inference.registry import Registry
 from service.inference.served import ModelState
 from service.inference.session import SessionConfig
@@ -24,11 +27,20 @@ def _copy(repo: Path, tmp_path: Path, *names: str) -> Path:
     return root
 
 
-def _load_all(root: Path, **settings: object) -> Registry:
-    registry = Registry(Settings(model_dir=root, providers="cpu", **settings))  # type: ignore[arg-type]
-    for model in registry.discover():
-        registry.load(model.name)
+def _sync_all(registry: Registry) -> Registry:
+    """What the engine does at start, without HTTP: sync every model named (one loop)."""
+    lifecycle = Lifecycle(registry, registry.settings, NullObserver())
+
+    async def sync() -> None:
+        for name in registry.names_to_serve():
+            await lifecycle.sync(name)
+
+    asyncio.run(sync())
     return registry
+
+
+def _load_all(root: Path, **settings: object) -> Registry:
+    return _sync_all(Registry(Settings(model_dir=root, providers="cpu", **settings)))  # type: ignore[arg-type]
 
 
 def test_loads_every_model_and_reports_the_cpu_provider(model_repo: Path) -> None:
@@ -67,13 +79,18 @@ def test_missing_tokenizer_and_bad_manifest_fail_clearly(model_repo: Path, tmp_p
     assert "ValidationError" in (registry.get("vision").reason or "")
 
 
-def test_the_highest_version_serves(model_repo: Path, tmp_path: Path) -> None:
+def test_an_empty_higher_version_fails_and_the_previous_one_serves(
+    model_repo: Path, tmp_path: Path
+) -> None:
     root = _copy(model_repo, tmp_path, "vision")
-    (root / "vision" / "7").mkdir()  # an empty, higher version: served, so it fails loudly
+    (root / "vision" / "7").mkdir()  # an empty, higher version: tried, fails, 1 serves
     registry = _load_all(root)
     model = registry.get("vision")
-    assert model.versions == [1, 7] and model.version == 7
-    assert model.state is ModelState.FAILED and "7" in (model.reason or "")
+    assert model.versions == [1, 7] and model.version == 1 and model.ready
+    broken = registry.get("vision", 7)
+    assert broken.state is ModelState.FAILED and "manifest.json" in (broken.reason or "")
+    assert str(root) not in (broken.reason or "")  # no server paths over HTTP
+    assert registry.all_ready
 
 
 def test_require_gpu_fails_readiness_instead_of_running_on_cpu(model_repo: Path) -> None:
@@ -125,8 +142,7 @@ def test_auto_probes_cuda_once_and_every_model_asks_for_what_works(
     monkeypatch.setattr(served, "create_session", create_session)
     registry = Registry(Settings(model_dir=model_repo, providers="auto"))
     with caplog.at_level("INFO", logger="service.inference.providers"):
-        for model in registry.discover():
-            registry.load(model.name)
+        _sync_all(registry)
     assert all(m.state is ModelState.READY for m in registry.models())
     assert probes == [1]  # one CUDA attempt (and no ORT error log), not one per model
     assert asked == ["cpu", "cpu", "cpu"]

@@ -33,7 +33,7 @@ class FakeEngine:
     def models(self) -> list[FakeModel]:
         return self._models
 
-    def resolve(self, name: str) -> FakeModel:
+    def resolve(self, name: str, version: int | None = None) -> FakeModel:
         self.resolved.append(name)
         return next(m for m in self._models if m.name == name)
 
