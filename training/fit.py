@@ -18,8 +18,11 @@ import dataclasses
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from training.methods import pipeline
 from training.methods.config import FitConfig, load_config
+from training.methods.data import Examples
 from training.methods.jsonl import EVAL_SPLIT, load_jsonl
 from training.versions import VersionTakenError, require_free
 
@@ -40,6 +43,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--epochs", type=int, default=0, help="override the config's epochs")
     parser.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read the config and the data, print split sizes and label counts, train nothing",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an input error too"
+    )
 
 
 def _model_name(args: argparse.Namespace) -> str:
@@ -57,11 +68,23 @@ def _with_overrides(config: FitConfig, args: argparse.Namespace) -> FitConfig:
     return config.replace(train=train_cfg)
 
 
+def summary(train: Examples, held: Examples, tasks: list[str]) -> str:
+    """Split sizes and, per task, the label counts of each split (what ``--dry-run`` prints)."""
+    lines = [f"examples: {len(train)} train, {len(held)} {held.split}"]
+    for task in tasks:
+        names = train.classes[task]
+        for split in (train, held):
+            counts = np.bincount(split.labels[task], minlength=len(names))
+            shown = ", ".join(f"{n}={c}" for n, c in zip(names, counts, strict=True))
+            lines.append(f"{task} ({split.split}): {shown}")
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     """Load, train, evaluate and export; returns the process exit code."""
     config = load_config(args.config)
     name = _model_name(args)
-    if args.version is not None and not args.force:
+    if args.version is not None and not args.force and not args.dry_run:
         try:  # before training, not after: the export would refuse anyway
             require_free(args.models_dir, pipeline.export_names(config.method, name), args.version)
         except VersionTakenError as exc:
@@ -70,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
     train, held = load_jsonl(args.data, config.image.image_size)
     log.info("%s: %d training and %d evaluation examples", args.data, len(train), len(held))
     prepared = pipeline.prepare(config, train, {EVAL_SPLIT: held})
+    if args.dry_run:
+        print(summary(train, held, prepared.tasks))  # the command's output, not a log line
+        return 0
     result = pipeline.fit(prepared, monitor=(EVAL_SPLIT,), desc=name)
     metrics = {
         "split": EVAL_SPLIT,
