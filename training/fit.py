@@ -17,13 +17,18 @@ import argparse
 import dataclasses
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from training.methods import pipeline
+from training.methods.alignment import AlignmentModel
+from training.methods.base import MultiOutputModel
 from training.methods.config import FitConfig, load_config
-from training.methods.data import Examples
+from training.methods.data import Batches, Examples
+from training.methods.evaluation import classification_reports
 from training.methods.jsonl import EVAL_SPLIT, load_jsonl
+from training.methods.plots import CLASSIFICATION
 from training.versions import VersionTakenError, require_free
 
 log = logging.getLogger(__name__)
@@ -80,6 +85,24 @@ def summary(train: Examples, held: Examples, tasks: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _metrics(model: MultiOutputModel, held: Batches, train: Examples) -> dict[str, Any]:
+    """Accuracies (or recall@k); for classifiers also macro F1, the majority-class baseline
+    and, under ``classification``, per-class precision/recall and the confusion matrix."""
+    metrics: dict[str, Any] = {
+        "split": EVAL_SPLIT,
+        "examples": len(held.examples),
+        **pipeline.evaluate(model, held),
+    }
+    if isinstance(model, AlignmentModel):
+        return metrics
+    reports = classification_reports(model, held, train.labels)
+    for task, report in reports.items():
+        metrics[f"{task}_macro_f1"] = report["macro_f1"]
+        metrics[f"{task}_majority_baseline_accuracy"] = report["majority_baseline_accuracy"]
+    metrics[CLASSIFICATION] = reports
+    return metrics
+
+
 def run(args: argparse.Namespace) -> int:
     """Load, train, evaluate and export; returns the process exit code."""
     config = load_config(args.config)
@@ -97,11 +120,7 @@ def run(args: argparse.Namespace) -> int:
         print(summary(train, held, prepared.tasks))  # the command's output, not a log line
         return 0
     result = pipeline.fit(prepared, monitor=(EVAL_SPLIT,), desc=name)
-    metrics = {
-        "split": EVAL_SPLIT,
-        "examples": len(held),
-        **pipeline.evaluate(result.model, prepared.evals[EVAL_SPLIT]),
-    }
+    metrics = _metrics(result.model, prepared.evals[EVAL_SPLIT], train)
     manifests = pipeline.export(
         result,
         models_dir=args.models_dir,
@@ -113,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         version=args.version,
         replace=args.force,
     )
+    headline = {k: v for k, v in metrics.items() if k != CLASSIFICATION}
     for manifest in manifests:
-        log.info("wrote %s v%d: %s", manifest.name, manifest.version, metrics)
+        log.info("wrote %s v%d: %s", manifest.name, manifest.version, headline)
     return 0

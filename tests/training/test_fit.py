@@ -199,3 +199,40 @@ def test_a_single_class_task_is_refused(tmp_path: Path, capsys: pytest.CaptureFi
     data.write_text("".join(json.dumps({**x, "cell": "mono"}) + "\n" for x in lines))
     assert main([*_fit_args(data, tmp_path / "m"), "--dry-run"]) == 2
     assert "task 'cell' has a single class ('mono')" in capsys.readouterr().err
+
+
+def test_fit_report_has_confusion_matrices_f1_baselines_and_class_weights(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = _write_dataset(tmp_path, n=20)
+    config = tmp_path / "weighted.json"
+    config.write_text(
+        json.dumps(
+            {
+                "method": "hard_sharing",
+                "class_weights": "balanced",
+                "image": {"image_size": 16, "widths": [4, 8]},
+                "train": {"epochs": 1, "batch_size": 8, "warmup_steps": 1},
+            }
+        )
+    )
+    models = tmp_path / "models"
+    with caplog.at_level("INFO"):
+        assert main([*_fit_args(data, models, str(config)), "--name", "rep"]) == 0
+    assert "epoch_s=" in caplog.text and "total_s=" in caplog.text
+    version = models / "rep" / "1"
+    manifest = read_manifest(version)
+    assert manifest.training["config"]["class_weights"] == "balanced"
+    metrics = json.loads((version / "report" / "metrics.json").read_text())["metrics"]
+    assert metrics == manifest.metrics
+    _train, held = load_jsonl(data, 16)
+    for task in ("color", "shape"):
+        report = metrics["classification"][task]
+        matrix = np.array(report["confusion_matrix"]["rows_true_columns_predicted"])
+        assert matrix.shape == (2, 2) and matrix.sum() == len(held) == metrics["examples"]
+        assert report["accuracy"] == pytest.approx(metrics[f"{task}_accuracy"])
+        assert np.trace(matrix) / matrix.sum() == pytest.approx(report["accuracy"])
+        assert metrics[f"{task}_macro_f1"] == report["macro_f1"]
+        assert 0.0 < metrics[f"{task}_majority_baseline_accuracy"] < 1.0
+        assert set(report["per_class"]) == set(held.classes[task])
+        assert (version / "report" / f"confusion_{task}.png").is_file()

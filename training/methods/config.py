@@ -80,6 +80,9 @@ class FitConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     weighting: WeightingConfig = field(default_factory=WeightingConfig)
     label_smoothing: float = 0.0  # classification losses (see objectives.py: why it helps)
+    # Imbalanced tasks: "balanced" weights each class's cross-entropy by n / (K * n_class)
+    # over the training labels (inverse frequency, sklearn's "balanced"); None: unweighted.
+    class_weights: Literal["balanced"] | None = None
     soft_lambda: float = 1e-3  # soft sharing: weight of sum ||w_a - w_b||^2
     fusion: Literal["concat", "attention"] = "concat"
     fusion_hidden: int = 256

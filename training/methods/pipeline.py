@@ -129,7 +129,7 @@ def fit(
     vocab = prepared.tokenizer.get_vocab_size() if prepared.tokenizer else None
     classes = {t: len(prepared.classes[t]) for t in prepared.tasks}
     model = build_model(config, classes, vocab, pretrained)
-    objective = build_objective(config, prepared.tasks)
+    objective = build_objective(config, prepared.tasks, prepared.train.examples)
 
     def monitor_fn(m: MultiOutputModel) -> dict[str, float]:
         return {
