@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from training.errors import FitInputError
 from training.methods import pipeline
 from training.methods.alignment import AlignmentModel
 from training.methods.base import MultiOutputModel
@@ -115,7 +116,10 @@ def run(args: argparse.Namespace) -> int:
     config = _with_overrides(config, args)
     train, held = load_jsonl(args.data, config.image.image_size)
     log.info("%s: %d training and %d evaluation examples", args.data, len(train), len(held))
-    prepared = pipeline.prepare(config, train, {EVAL_SPLIT: held})
+    try:
+        prepared = pipeline.prepare(config, train, {EVAL_SPLIT: held})
+    except FitInputError as exc:  # about the data as a whole: name the file
+        raise FitInputError(exc.message, exc.path or args.data, exc.line) from exc
     if args.dry_run:
         print(summary(train, held, prepared.tasks))  # the command's output, not a log line
         return 0

@@ -198,7 +198,7 @@ def test_a_single_class_task_is_refused(tmp_path: Path, capsys: pytest.CaptureFi
     lines = [json.loads(x) for x in data.read_text().splitlines()]
     data.write_text("".join(json.dumps({**x, "cell": "mono"}) + "\n" for x in lines))
     assert main([*_fit_args(data, tmp_path / "m"), "--dry-run"]) == 2
-    assert "task 'cell' has a single class ('mono')" in capsys.readouterr().err
+    assert f"error: {data}: task 'cell' has a single class ('mono')" in capsys.readouterr().err
 
 
 def test_fit_report_has_confusion_matrices_f1_baselines_and_class_weights(
