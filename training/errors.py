@@ -15,19 +15,16 @@ INPUT_ERROR_EXIT = 2
 class FitInputError(ValueError):
     """The config, the JSONL file or an image it names is wrong; says where and how to fix it."""
 
-    def __init__(self, message: str, path: Path | str | None = None, line: int | None = None):
+    def __init__(
+        self, message: str, path: Path | str | None = None, line: int | None = None
+    ) -> None:
         self.message, self.path, self.line = message, path, line
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        where = (
-            ""
-            if self.path is None
-            else f"{self.path}:"
-            if self.line is None
-            else (f"{self.path}:{self.line}:")
-        )
-        return f"{where} {self.message}" if where else self.message
+        """``<file>:<line>: <message>``, ``<file>: <message>`` or the bare message."""
+        where = [str(part) for part in (self.path, self.line) if part is not None]
+        return ": ".join([":".join(where), self.message]) if where else self.message
 
 
 class ConfigError(FitInputError):
