@@ -3,7 +3,9 @@
 ``build-defaults`` builds the default models that are missing (what ``make models`` runs; the
 versions it writes follow ``training.defaults.plan``); ``fit`` trains one of the four methods on
 a JSONL dataset (``training.fit``). Both write the next free version unless ``--version`` says
-otherwise, and write over an existing version only with ``--force``.
+otherwise, and write over an existing version only with ``--force``. A wrong input (config,
+JSONL, image) is one line on stderr, ``error: <file>:<line>: <message>``, and exit code 2
+(``--debug`` shows the traceback).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +21,7 @@ from pathlib import Path
 from contract.manifest import Manifest
 from training.defaults import DEFAULT_MODELS, BuildRequest, DefaultModel, default_model_names
 from training.defaults.plan import plan
+from training.errors import INPUT_ERROR_EXIT, FitInputError
 from training.versions import VersionTakenError
 
 log = logging.getLogger(__name__)
@@ -113,5 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except FitInputError as exc:
+        if getattr(args, "debug", False):
+            raise
+        # One line, no traceback: the message names the file and line to fix.
+        print(f"error: {exc}", file=sys.stderr)
+        return INPUT_ERROR_EXIT
     return result

@@ -17,10 +17,19 @@ import argparse
 import dataclasses
 import logging
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from training.errors import FitInputError
 from training.methods import pipeline
+from training.methods.alignment import AlignmentModel
+from training.methods.base import MultiOutputModel
 from training.methods.config import FitConfig, load_config
+from training.methods.data import Batches, Examples
+from training.methods.evaluation import classification_reports
 from training.methods.jsonl import EVAL_SPLIT, load_jsonl
+from training.methods.plots import CLASSIFICATION
 from training.versions import VersionTakenError, require_free
 
 log = logging.getLogger(__name__)
@@ -40,6 +49,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--epochs", type=int, default=0, help="override the config's epochs")
     parser.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read the config and the data, print split sizes and label counts, train nothing",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an input error too"
+    )
 
 
 def _model_name(args: argparse.Namespace) -> str:
@@ -57,11 +74,41 @@ def _with_overrides(config: FitConfig, args: argparse.Namespace) -> FitConfig:
     return config.replace(train=train_cfg)
 
 
+def summary(train: Examples, held: Examples, tasks: list[str]) -> str:
+    """Split sizes and, per task, the label counts of each split (what ``--dry-run`` prints)."""
+    lines = [f"examples: {len(train)} train, {len(held)} {held.split}"]
+    for task in tasks:
+        names = train.classes[task]
+        for split in (train, held):
+            counts = np.bincount(split.labels[task], minlength=len(names))
+            shown = ", ".join(f"{n}={c}" for n, c in zip(names, counts, strict=True))
+            lines.append(f"{task} ({split.split}): {shown}")
+    return "\n".join(lines)
+
+
+def _metrics(model: MultiOutputModel, held: Batches, train: Examples) -> dict[str, Any]:
+    """Accuracies (or recall@k); for classifiers also macro F1, the majority-class baseline
+    and, under ``classification``, per-class precision/recall and the confusion matrix."""
+    metrics: dict[str, Any] = {
+        "split": EVAL_SPLIT,
+        "examples": len(held.examples),
+        **pipeline.evaluate(model, held),
+    }
+    if isinstance(model, AlignmentModel):
+        return metrics
+    reports = classification_reports(model, held, train.labels)
+    for task, report in reports.items():
+        metrics[f"{task}_macro_f1"] = report["macro_f1"]
+        metrics[f"{task}_majority_baseline_accuracy"] = report["majority_baseline_accuracy"]
+    metrics[CLASSIFICATION] = reports
+    return metrics
+
+
 def run(args: argparse.Namespace) -> int:
     """Load, train, evaluate and export; returns the process exit code."""
     config = load_config(args.config)
     name = _model_name(args)
-    if args.version is not None and not args.force:
+    if args.version is not None and not args.force and not args.dry_run:
         try:  # before training, not after: the export would refuse anyway
             require_free(args.models_dir, pipeline.export_names(config.method, name), args.version)
         except VersionTakenError as exc:
@@ -69,13 +116,15 @@ def run(args: argparse.Namespace) -> int:
     config = _with_overrides(config, args)
     train, held = load_jsonl(args.data, config.image.image_size)
     log.info("%s: %d training and %d evaluation examples", args.data, len(train), len(held))
-    prepared = pipeline.prepare(config, train, {EVAL_SPLIT: held})
+    try:
+        prepared = pipeline.prepare(config, train, {EVAL_SPLIT: held})
+    except FitInputError as exc:  # about the data as a whole: name the file
+        raise FitInputError(exc.message, exc.path or args.data, exc.line) from exc
+    if args.dry_run:
+        print(summary(train, held, prepared.tasks))  # the command's output, not a log line
+        return 0
     result = pipeline.fit(prepared, monitor=(EVAL_SPLIT,), desc=name)
-    metrics = {
-        "split": EVAL_SPLIT,
-        "examples": len(held),
-        **pipeline.evaluate(result.model, prepared.evals[EVAL_SPLIT]),
-    }
+    metrics = _metrics(result.model, prepared.evals[EVAL_SPLIT], train)
     manifests = pipeline.export(
         result,
         models_dir=args.models_dir,
@@ -87,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         version=args.version,
         replace=args.force,
     )
+    headline = {k: v for k, v in metrics.items() if k != CLASSIFICATION}
     for manifest in manifests:
-        log.info("wrote %s v%d: %s", manifest.name, manifest.version, metrics)
+        log.info("wrote %s v%d: %s", manifest.name, manifest.version, headline)
     return 0

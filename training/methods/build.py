@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+import torch
+
 from training.methods.alignment import AlignmentModel
 from training.methods.base import MultiOutputModel
 from training.methods.config import FitConfig, ImageEncoderConfig
-from training.methods.data import Normalisation
+from training.methods.data import Examples, Normalisation
 from training.methods.encoders import ImageEncoder, LSTMTextEncoder, build_image_encoder
 from training.methods.fusion import ConcatFusion, CrossAttentionFusion
 from training.methods.hard_sharing import HardSharingModel
@@ -80,11 +83,27 @@ def build_model(
     return ConcatFusion(image, text, classes, config.fusion_hidden, config.modalities)
 
 
-def build_objective(config: FitConfig, tasks: list[str]) -> Objective:
+def balanced_weights(labels: np.ndarray, classes: int) -> torch.Tensor:
+    """Inverse-frequency class weights ``n / (K * n_c)``; 0 for a class absent from training."""
+    counts = np.bincount(labels, minlength=classes).astype(np.float64)
+    weights = np.zeros(classes)
+    np.divide(len(labels), classes * counts, out=weights, where=counts > 0)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def build_objective(
+    config: FitConfig, tasks: list[str], train: Examples | None = None
+) -> Objective:
+    """The method's objective; ``train`` gives the label counts for ``class_weights``."""
     if config.method == "alignment":
         return AlignmentObjective(
             build_alignment_loss(config.alignment_loss, config.margin, config.negatives)
         )
     weighting = build_weighting(config.weighting, tasks)
     soft = config.soft_lambda if config.method == "soft_sharing" else 0.0
-    return ClassificationObjective(tasks, weighting, soft, config.label_smoothing)
+    class_weights = None
+    if config.class_weights == "balanced":
+        if train is None:
+            raise ValueError('class_weights "balanced" needs the training labels')
+        class_weights = {t: balanced_weights(train.labels[t], len(train.classes[t])) for t in tasks}
+    return ClassificationObjective(tasks, weighting, soft, config.label_smoothing, class_weights)

@@ -2,7 +2,8 @@
 
 One ``FitConfig`` describes the method (hard or soft sharing, fusion, alignment), its encoders,
 its loss and the optimisation budget. JSON keys map one to one onto the dataclass fields;
-an unknown key is an error, so a typo cannot silently fall back to a default.
+an unknown key or a value of the wrong type (``"epochs": "2"``) is a ``ConfigError`` naming
+the file, the line and the key, so a typo cannot silently fall back to a default.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+from types import UnionType
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+
+from training.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -76,6 +80,9 @@ class FitConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     weighting: WeightingConfig = field(default_factory=WeightingConfig)
     label_smoothing: float = 0.0  # classification losses (see objectives.py: why it helps)
+    # Imbalanced tasks: "balanced" weights each class's cross-entropy by n / (K * n_class)
+    # over the training labels (inverse frequency, sklearn's "balanced"); None: unweighted.
+    class_weights: Literal["balanced"] | None = None
     soft_lambda: float = 1e-3  # soft sharing: weight of sum ||w_a - w_b||^2
     fusion: Literal["concat", "attention"] = "concat"
     fusion_hidden: int = 256
@@ -101,28 +108,77 @@ class FitConfig:
 
 T = TypeVar("T")
 
+#: efficientnet_lite0's native input size, taken when a config names the tower but no size.
+EFFICIENTNET_SIZE = 224
 
-def _convert(tp: Any, value: Any) -> Any:
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _check(tp: Any, value: Any, key: str) -> Any:
+    """``value`` converted to ``tp`` (lists to tuples, configs from dicts), or a ConfigError."""
     if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value)  # type: ignore[arg-type]
-    origin = get_origin(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected an object ({_type_name(tp)}), got {value!r}")
+        return from_dict(tp, value, prefix=f"{key}.")  # type: ignore[arg-type]
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: {value!r} is not one of {args}")
+        return value
+    if origin in (Union, UnionType):
+        for option in args:
+            try:
+                return _check(option, value, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
     if origin is tuple:
-        return tuple(value)
-    if origin is Literal and value not in get_args(tp):
-        raise ValueError(f"{value!r} is not one of {get_args(tp)}")
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list ({_type_name(tp)}), got {value!r}")
+        return tuple(_check(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected an object ({_type_name(tp)}), got {value!r}")
+        return {_check(args[0], k, key): _check(args[1], v, f"{key}.{k}") for k, v in value.items()}
+    if tp is type(None):
+        if value is not None:
+            raise ConfigError(f"{key}: expected null, got {value!r}")
+        return value
+    # bool is an int in Python, but `"epochs": true` is a mistake; ints are fine as floats.
+    allowed = (int, float) if tp is float else (tp,)
+    if isinstance(value, bool) != (tp is bool) or not isinstance(value, allowed):
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
     return value
 
 
-def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-    """Build a config dataclass from nested dicts, refusing unknown keys."""
+def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
+    """Build a config dataclass from nested dicts, checking every value against its field's
+    type and refusing unknown keys (``ConfigError`` names the key, dotted: ``train.epochs``)."""
     hints = get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = set(data) - names
     if unknown:
-        raise ValueError(
-            f"unknown {cls.__name__} field(s) {sorted(unknown)}; known: {sorted(names)}"
+        raise ConfigError(
+            f"{prefix}{sorted(unknown)[0]}: unknown {cls.__name__} field(s) {sorted(unknown)}; "
+            f"known: {sorted(names)}"
         )
-    return cls(**{k: _convert(hints[k], v) for k, v in data.items()})
+    values = {k: _check(hints[k], v, f"{prefix}{k}") for k, v in data.items()}
+    if cls is ImageEncoderConfig and values.get("kind") == "efficientnet_lite0":
+        values.setdefault("image_size", EFFICIENTNET_SIZE)  # the tower's size, not the CNN's
+    return cls(**values)
+
+
+def _line_of(text: str, key: str) -> int | None:
+    """The line of dotted ``key`` in the JSON ``text`` (each part searched after the last)."""
+    at = 0
+    for part in key.split("."):
+        found = text.find(f'"{part.split("[")[0]}"', at)
+        if found < 0:
+            return None
+        at = found
+    return text.count("\n", 0, at) + 1
 
 
 def load_config(name_or_path: str | Path) -> FitConfig:
@@ -132,5 +188,18 @@ def load_config(name_or_path: str | Path) -> FitConfig:
         path = CONFIG_DIR / f"{name_or_path}.json"
     if not path.is_file():
         known = sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
-        raise FileNotFoundError(f"no config {name_or_path!r}: not a file, not one of {known}")
-    return from_dict(FitConfig, json.loads(path.read_text(encoding="utf-8")))
+        raise ConfigError(f"no config {name_or_path!r}: not a file, not one of {known}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"not valid JSON ({exc.msg}, column {exc.colno})", path, exc.lineno
+        ) from exc
+    if not isinstance(data, dict):
+        raise ConfigError("expected a JSON object of FitConfig fields", path, 1)
+    try:
+        return from_dict(FitConfig, data)
+    except ConfigError as exc:
+        key = exc.message.split(":", 1)[0]
+        raise ConfigError(exc.message, path, _line_of(text, key)) from exc

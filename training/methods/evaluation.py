@@ -1,6 +1,8 @@
-"""Evaluate trained models on a split: accuracies, embeddings, retrieval, zero-shot."""
+"""Evaluate trained models on a split: accuracies, classification reports, embeddings, retrieval."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import torch
@@ -9,6 +11,7 @@ from training.methods.alignment import AlignmentModel
 from training.methods.base import ATTENTION_MASK, IMAGE, INPUT_IDS, MultiOutputModel
 from training.methods.data import Batches
 from training.methods.retrieval import bidirectional_recall
+from training.methods.scores import classification_report
 
 
 @torch.inference_mode()
@@ -32,6 +35,21 @@ def accuracies(model: MultiOutputModel, batches: Batches) -> dict[str, float]:
         f"{task}_accuracy": float((probs.argmax(1) == labels[task]).mean())
         for task, probs in outputs.items()
         if task in labels
+    }
+
+
+def classification_reports(
+    model: MultiOutputModel, batches: Batches, train_labels: dict[str, np.ndarray]
+) -> dict[str, dict[str, Any]]:
+    """``scores.classification_report`` for every labelled head, baselines from training labels."""
+    outputs = predict(model, batches)
+    examples = batches.examples
+    return {
+        task: classification_report(
+            examples.labels[task], probs.argmax(1), examples.classes[task], train_labels[task]
+        )
+        for task, probs in outputs.items()
+        if task in examples.labels
     }
 
 

@@ -2,7 +2,8 @@
 
 Input specs follow the manifest conventions (``contract/manifest.py``): images are float32 NCHW
 normalised as ``(value - mean) / std``; text is right-padded int64 ids with an attention mask.
-The report hook writes ``report/metrics.json``, the training curves and a parity figure
+The report hook writes ``report/metrics.json``, the training curves, a confusion matrix per
+classification head (``confusion_<task>.png``, when the metrics hold them) and a parity figure
 (PyTorch against ONNX Runtime on a held-out batch) into the staged version directory.
 """
 
@@ -33,7 +34,12 @@ from training.export.provenance import code_revision
 from training.export.report import save_figure, write_metrics
 from training.methods.base import ATTENTION_MASK, IMAGE, INPUT_IDS
 from training.methods.data import Batches, Normalisation
-from training.methods.plots import history_figure, parity_figure
+from training.methods.plots import (
+    CLASSIFICATION,
+    confusion_figure,
+    history_figure,
+    parity_figure,
+)
 from training.methods.trainer import History
 
 log = logging.getLogger(__name__)
@@ -83,12 +89,15 @@ def example_batches(
 def _report(
     module: nn.Module, batches: Batches, names: list[str], history: History | None
 ) -> Report:
-    """Metrics and parity as JSON, the training curves, the parity scatter."""
+    """Metrics and parity as JSON, the training curves, a confusion matrix per head (when the
+    metrics hold classification reports), the parity scatter."""
 
     def write(staged: Path, manifest: Manifest) -> None:
         write_metrics(staged, {"metrics": manifest.metrics, "parity": manifest.parity})
         if history is not None and history.epochs:
             save_figure(history_figure(history, manifest.name), staged, "training_curves.png")
+        for task, scores in manifest.metrics.get(CLASSIFICATION, {}).items():
+            save_figure(confusion_figure(task, scores), staged, f"confusion_{task}.png")
         save_figure(parity_figure(module, staged, batches, names), staged, "parity.png")
 
     return write

@@ -17,14 +17,17 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from training.errors import FitInputError
 from training.methods.data import Examples
 
 RESERVED = ("image", "text")
 EVAL_SPLIT = "eval"
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """The JSON objects of a JSONL file, skipping blank lines; errors name the line."""
+def read_numbered(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, JSON object) for each non-blank line; errors name the file and line."""
+    if not path.is_file():
+        raise FitInputError("the JSONL data file does not exist", path)
     records = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -32,20 +35,51 @@ def read_records(path: Path) -> list[dict[str, Any]]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+            raise FitInputError(f"not valid JSON ({exc.msg})", path, number) from exc
         if not isinstance(record, dict):
-            raise ValueError(f"{path}:{number}: expected a JSON object")
-        records.append(record)
+            raise FitInputError("expected a JSON object", path, number)
+        records.append((number, record))
     if not records:
-        raise ValueError(f"{path} holds no examples")
+        raise FitInputError("holds no examples", path)
     return records
 
 
-def _load_image(path: Path, size: int) -> np.ndarray:
+def _lines(numbers: list[int]) -> str:
+    shown = ", ".join(map(str, numbers[:5]))
+    return shown + (f" and {len(numbers) - 5} more" if len(numbers) > 5 else "")
+
+
+def _check_fields(path: Path, numbered: list[tuple[int, dict[str, Any]]]) -> list[str]:
+    """The label fields; every line must have an image and every label field."""
+    no_image = [n for n, r in numbered if "image" not in r]
+    if no_image:
+        raise FitInputError(
+            f"no `image` path (every line needs one; also on lines {_lines(no_image)})",
+            path,
+            no_image[0],
+        )
+    tasks = sorted({k for _n, r in numbered for k in r if k not in RESERVED})
+    for task in tasks:
+        lacking = [n for n, r in numbered if task not in r]
+        if lacking:
+            raise FitInputError(
+                f"label field {task!r} is missing ({len(lacking)} of {len(numbered)} lines "
+                f"lack it: {_lines(lacking)}); give every line every label field",
+                path,
+                lacking[0],
+            )
+    return tasks
+
+
+def _load_image(path: Path, size: int, source: Path, line: int) -> np.ndarray:
     if not path.is_file():
-        raise FileNotFoundError(f"image {path} (named in the JSONL file) does not exist")
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
+        raise FitInputError(f"image {path} does not exist (paths are relative to the JSONL file)",
+                            source, line)  # fmt: skip
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
+    except OSError as exc:
+        raise FitInputError(f"image {path} cannot be read ({exc})", source, line) from exc
 
 
 def _in_eval(record: dict[str, Any], index: int) -> bool:
@@ -54,9 +88,16 @@ def _in_eval(record: dict[str, Any], index: int) -> bool:
 
 
 def _examples(
-    records: list[dict[str, Any]], root: Path, split: str, size: int, classes: dict[str, list[str]]
+    numbered: list[tuple[int, dict[str, Any]]],
+    source: Path,
+    split: str,
+    size: int,
+    classes: dict[str, list[str]],
 ) -> Examples:
-    images = np.stack([_load_image(root / str(r["image"]), size) for r in records])
+    records = [r for _n, r in numbered]
+    images = np.stack(
+        [_load_image(source.parent / str(r["image"]), size, source, n) for n, r in numbered]
+    )
     texts = [str(r["text"]) for r in records] if all("text" in r for r in records) else None
     labels = {
         task: np.array([names.index(str(r[task])) for r in records], dtype=np.int64)
@@ -68,21 +109,15 @@ def _examples(
 
 def load_jsonl(path: Path, image_size: int) -> tuple[Examples, Examples]:
     """(train, eval) examples from a JSONL manifest. Tiny files reuse train as eval."""
-    records = read_records(path)
-    tasks = sorted({k for r in records for k in r if k not in RESERVED})
-    incomplete = [t for t in tasks if any(t not in r for r in records)]
-    if incomplete:
-        raise ValueError(f"{path}: label field(s) {incomplete} are missing on some lines")
-    if any("image" not in r for r in records):
-        raise ValueError(f"{path}: every line needs an `image` path")
-    classes = {t: sorted({str(r[t]) for r in records}) for t in tasks}
-    flags = [_in_eval(r, i) for i, r in enumerate(records)]
-    train = [r for r, f in zip(records, flags, strict=True) if not f]
-    held = [r for r, f in zip(records, flags, strict=True) if f]
+    numbered = read_numbered(path)
+    tasks = _check_fields(path, numbered)
+    classes = {t: sorted({str(r[t]) for _n, r in numbered}) for t in tasks}
+    flags = [_in_eval(r, i) for i, (_n, r) in enumerate(numbered)]
+    train = [x for x, f in zip(numbered, flags, strict=True) if not f]
+    held = [x for x, f in zip(numbered, flags, strict=True) if f]
     if len(train) < 2 or len(held) < 2:
-        train, held = records, records  # too small to split: evaluate on the training data
-    root = path.parent
+        train, held = numbered, numbered  # too small to split: evaluate on the training data
     return (
-        _examples(train, root, "train", image_size, classes),
-        _examples(held, root, EVAL_SPLIT, image_size, classes),
+        _examples(train, path, "train", image_size, classes),
+        _examples(held, path, EVAL_SPLIT, image_size, classes),
     )

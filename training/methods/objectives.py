@@ -57,12 +57,14 @@ class ClassificationObjective(Objective):
         weighting: LossWeighting | None = None,
         soft_lambda: float = 0.0,
         label_smoothing: float = 0.0,
+        class_weights: Mapping[str, torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
         self.tasks = list(tasks)
         self.weighting = weighting or EqualWeighting(self.tasks)
         self.soft_lambda = soft_lambda
         self.label_smoothing = label_smoothing
+        self.class_weights = dict(class_weights or {})  # task -> (K,); absent: unweighted
 
     def losses(
         self, model: MultiOutputModel, batch: Mapping[str, torch.Tensor]
@@ -70,7 +72,10 @@ class ClassificationObjective(Objective):
         logits = model.raw_from_batch(batch)
         out = {
             t: F.cross_entropy(
-                logits[t], batch[LABEL_PREFIX + t], label_smoothing=self.label_smoothing
+                logits[t],
+                batch[LABEL_PREFIX + t],
+                weight=self.class_weights.get(t),
+                label_smoothing=self.label_smoothing,
             )
             for t in self.tasks
         }

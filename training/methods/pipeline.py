@@ -17,6 +17,7 @@ from tokenizers import Tokenizer
 from torch import nn
 
 from contract.manifest import InputSpec, Manifest
+from training.errors import FitInputError
 from training.export.specs import embedding_output, softmax_outputs
 from training.methods.alignment import AlignmentModel, ImageTower, TextTower
 from training.methods.base import MultiOutputModel
@@ -68,8 +69,16 @@ def _tasks(config: FitConfig, train: Examples) -> list[str]:
     tasks = list(config.tasks) or sorted(train.labels)
     missing = [t for t in tasks if t not in train.labels]
     if missing or not tasks:
-        raise ValueError(
+        raise FitInputError(
             f"tasks {missing or tasks} have no labels; label fields: {sorted(train.labels)}"
+        )
+    single = [t for t in tasks if len(train.classes[t]) < 2]
+    if single:  # a 1-way head learns nothing and scores a perfect, meaningless accuracy
+        task = single[0]
+        raise FitInputError(
+            f"task {task!r} has a single class ({train.classes[task][0]!r}) in the data: "
+            "a classifier needs at least two; add examples of another class, or leave the "
+            "task out (config `tasks`)"
         )
     return tasks
 
@@ -79,7 +88,9 @@ def prepare(config: FitConfig, train: Examples, evals: dict[str, Examples]) -> P
     tokenizer = None
     if config.method in TEXT_METHODS:
         if not train.texts:
-            raise ValueError(f"method {config.method!r} needs texts, the training data has none")
+            raise FitInputError(
+                f"method {config.method!r} needs texts: give every line a `text` field"
+            )
         tokenizer = build_tokenizer(train.texts)
     classes = {t: train.classes[t] for t in tasks}
     prepared = Prepared(config, tasks, classes, tokenizer, train=None)  # type: ignore[arg-type]
@@ -118,7 +129,7 @@ def fit(
     vocab = prepared.tokenizer.get_vocab_size() if prepared.tokenizer else None
     classes = {t: len(prepared.classes[t]) for t in prepared.tasks}
     model = build_model(config, classes, vocab, pretrained)
-    objective = build_objective(config, prepared.tasks)
+    objective = build_objective(config, prepared.tasks, prepared.train.examples)
 
     def monitor_fn(m: MultiOutputModel) -> dict[str, float]:
         return {

@@ -1,4 +1,4 @@
-"""Figures for a model's report: training curves and PyTorch-vs-ONNX parity."""
+"""Figures for a model's report: training curves, confusion matrices, PyTorch-vs-ONNX parity."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from torch import nn
 from training.methods.data import Batches
 
 _PARITY_ITEMS = 64
+#: The metrics key holding per-head classification reports (``scores.classification_report``).
+CLASSIFICATION = "classification"
 
 
 def _pyplot() -> Any:
@@ -25,7 +27,7 @@ def _pyplot() -> Any:
 
 def _is_headline_metric(key: str) -> bool:
     """Accuracies and recall@1 per split; recall@5/@10 would crowd the panel."""
-    if key in ("epoch", "seconds") or key.startswith(("loss/", "weight/")):
+    if key in ("epoch", "epoch_s", "total_s") or key.startswith(("loss/", "weight/")):
         return False
     return not key.endswith(("@5", "@10"))
 
@@ -76,4 +78,24 @@ def parity_figure(module: nn.Module, version_dir: Path, batches: Batches, names:
         axis.scatter(torch_out.ravel(), onnx_out.ravel(), s=3, alpha=0.5)
         axis.set(title=f"{key}: max |diff| {diff:.1e}", xlabel="PyTorch", ylabel="ONNX Runtime")
         axis.grid(alpha=0.3)
+    return fig
+
+
+def confusion_figure(task: str, report: dict[str, Any]) -> Any:
+    """The confusion matrix of one head (counts; rows true, columns predicted)."""
+    matrix = np.array(report["confusion_matrix"]["rows_true_columns_predicted"])
+    labels = report["confusion_matrix"]["labels"]
+    plt = _pyplot()
+    side = 2.0 + 0.45 * len(labels)
+    fig, axis = plt.subplots(figsize=(side + 1.0, side))
+    image = axis.imshow(matrix, cmap="Blues")
+    fig.colorbar(image, ax=axis, fraction=0.046)
+    ticks = np.arange(len(labels))
+    axis.set_xticks(ticks, labels, rotation=45, ha="right")
+    axis.set_yticks(ticks, labels)
+    for (row, col), count in np.ndenumerate(matrix):
+        colour = "white" if count > matrix.max() / 2 else "black"
+        axis.text(col, row, str(count), ha="center", va="center", color=colour, fontsize=8)
+    title = f"{task}: accuracy {report['accuracy']:.3f}, macro F1 {report['macro_f1']:.3f}"
+    axis.set(title=title, xlabel="predicted", ylabel="true")
     return fig

@@ -31,7 +31,8 @@ Evaluate = Callable[[MultiOutputModel], dict[str, float]]
 
 @dataclass
 class History:
-    """Per-epoch records: ``{"epoch", "seconds", "loss/<name>", "weight/<task>", <metric>}``."""
+    """Per-epoch records: ``{"epoch", "epoch_s", "total_s", "loss/<name>", "weight/<task>",
+    <metric>}``: ``epoch_s`` is that epoch's training time, ``total_s`` the time since the start."""
 
     epochs: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
@@ -83,9 +84,11 @@ def train(
     history = History()
     started = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
+        epoch_started = time.perf_counter()
         sums = _run_epoch(model, objective, batches, optimizer, scheduler, rng, f"{desc} {epoch}")
         history.steps += batches.steps_per_epoch()
-        record = _epoch_record(epoch, sums, objective, time.perf_counter() - started)
+        now = time.perf_counter()
+        record = _epoch_record(epoch, sums, objective, now - epoch_started, now - started)
         objective.end_epoch({k[5:]: v for k, v in record.items() if k.startswith("loss/")})
         if evaluate is not None:
             record.update(evaluate(model))
@@ -124,9 +127,9 @@ def _run_epoch(
 
 
 def _epoch_record(
-    epoch: int, sums: dict[str, float], objective: Objective, seconds: float
+    epoch: int, sums: dict[str, float], objective: Objective, epoch_s: float, total_s: float
 ) -> dict[str, float]:
-    record: dict[str, float] = {"epoch": float(epoch), "seconds": seconds}
+    record: dict[str, float] = {"epoch": float(epoch), "epoch_s": epoch_s, "total_s": total_s}
     record.update({f"loss/{k}": v for k, v in sums.items()})
     record.update({f"weight/{k}": v for k, v in objective.loss_weights().items()})
     return record

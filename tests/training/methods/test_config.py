@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from training.errors import ConfigError
 from training.methods.config import CONFIG_DIR, FitConfig, from_dict, load_config
 
 
@@ -36,5 +37,57 @@ def test_unknown_keys_and_values_are_errors(tmp_path: Path) -> None:
 
 
 def test_missing_config_names_the_known_ones() -> None:
-    with pytest.raises(FileNotFoundError, match="fusion_concat"):
+    with pytest.raises(ConfigError, match="fusion_concat"):
         load_config("no_such_config")
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "expected"),
+    [
+        (
+            '{\n  "train": {\n    "epochs": "2"\n  }\n}',
+            3,
+            r"train\.epochs: expected int, got str '2'",
+        ),
+        ('{\n  "train": {"seed": true}\n}', 2, r"train\.seed: expected int, got bool"),
+        ('{\n  "label_smoothing": "0.1"\n}', 2, r"label_smoothing: expected float"),
+        ('{"image": {"widths": [16, "32"]}}', 1, r"image\.widths\[1\]: expected int"),
+        ('{"image": {"frozen": 1}}', 1, r"image\.frozen: expected bool, got int"),
+        ('{"weighting": {"weights": {"a": "x"}}}', 1, r"weighting\.weights\.a: expected float"),
+        ('{"image": 3}', 1, r"image: expected an object"),
+        ('{"negatives": "4"}', 1, r"negatives: expected int \| None"),
+    ],
+)
+def test_wrong_types_name_the_file_line_key_and_type(
+    tmp_path: Path, body: str, line: int, expected: str
+) -> None:
+    path = tmp_path / "typed.json"
+    path.write_text(body)
+    with pytest.raises(ConfigError, match=rf"typed\.json:{line}: {expected}"):
+        load_config(path)
+
+
+def test_ints_pass_as_floats_and_none_as_optional(tmp_path: Path) -> None:
+    path = tmp_path / "ok.json"
+    path.write_text('{"train": {"lr": 1}, "negatives": null, "image": {"resample_to": 224}}')
+    config = load_config(path)
+    assert config.train.lr == 1 and config.negatives is None and config.image.resample_to == 224
+
+
+def test_malformed_json_names_the_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text('{\n  "method": "fusion",\n  "fusion": concat\n}')
+    with pytest.raises(ConfigError, match=r"broken\.json:3: not valid JSON"):
+        load_config(path)
+
+
+def test_efficientnet_takes_its_native_size_unless_the_config_says_otherwise(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "eff.json"
+    path.write_text('{"image": {"kind": "efficientnet_lite0"}}')
+    assert load_config(path).image.image_size == 224
+    path.write_text('{"image": {"kind": "efficientnet_lite0", "image_size": 96}}')
+    assert load_config(path).image.image_size == 96
+    path.write_text('{"image": {"kind": "small_cnn"}}')
+    assert load_config(path).image.image_size == 64

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from training.methods import pipeline
+from training.methods.build import build_objective
 from training.methods.config import FitConfig, ImageEncoderConfig, TrainConfig, WeightingConfig
 from training.methods.data import Examples
+from training.methods.objectives import ClassificationObjective
 
 
 def _colour_examples(n: int, seed: int) -> Examples:
@@ -42,6 +45,11 @@ def test_hard_sharing_learns_and_records_losses_weights_and_metrics() -> None:
     assert history.series("val/tint_accuracy")[-1] >= 0.95
     assert history.epochs[0]["weight/tint"] == 1.0  # DWA: weight 1 for the first two epochs
     assert not result.model.training  # handed back in eval mode
+    # Per-epoch time and the running total, both named (the total used to read "seconds").
+    epoch_s, total_s = history.series("epoch_s"), history.series("total_s")
+    assert len(epoch_s) == len(total_s) == 4 and "seconds" not in history.epochs[0]
+    assert all(t >= sum(epoch_s[: i + 1]) for i, t in enumerate(total_s))
+    assert total_s == sorted(total_s) and epoch_s[-1] < total_s[-1]
 
 
 def test_frozen_pretrained_tower_keeps_batchnorm_statistics() -> None:
@@ -83,3 +91,15 @@ def test_a_config_that_names_a_trunk_needs_one() -> None:
     config = FitConfig(image=ImageEncoderConfig(init="shapes_multitask"))
     with pytest.raises(ValueError, match="shapes_multitask"):
         build_model(config, {"tint": 2})
+
+
+def test_balanced_class_weights_reach_the_loss_and_none_leaves_it_unweighted() -> None:
+    train = _colour_examples(64, 0)
+    train.labels["tint"][:] = 0
+    train.labels["tint"][:8] = 1  # 56 blue, 8 red
+    config = FitConfig(method="hard_sharing", class_weights="balanced")
+    objective = build_objective(config, ["tint", "half"], train)
+    assert isinstance(objective, ClassificationObjective)
+    assert objective.class_weights["tint"].tolist() == pytest.approx([64 / 112, 64 / 16])
+    plain = build_objective(FitConfig(method="hard_sharing"), ["tint"], train)
+    assert isinstance(plain, ClassificationObjective) and plain.class_weights == {}
