@@ -56,7 +56,8 @@ def live_server(log_path: Path, **env: str) -> Iterator[str]:
     port = free_port()
     environment = {
         **os.environ, "PYTHONPATH": str(ROOT), "MMS_MODEL_DIR": str(require_models()),
-        "MMS_MODELS": ",".join(MODELS), "MMS_PROVIDERS": "cpu", "MMS_LOG_LEVEL": "WARNING", **env,
+        "MMS_MODELS": ",".join(MODELS), "MMS_PROVIDERS": "cpu", "MMS_LOG_LEVEL": "WARNING",
+        "MMS_GALLERY_DATA_DIR": str(log_path.parent / "gallery"), **env,
     }  # fmt: skip
     module = "tests.client.fake_gallery_server" if fake_gallery() else "service"
     command = [sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(port)]
