@@ -259,3 +259,26 @@ def test_a_second_app_on_the_same_directory_fails_at_start(
     ):
         pass
     assert "Qdrant server" in caplog.text
+
+
+def test_the_routes_work_the_same_on_the_qdrant_backend(
+    make_client: Callable[..., Any], tmp_path: Any
+) -> None:
+    """The server backend on qdrant-client's in-process mode (no Qdrant server is run here)."""
+    from tests.service.gallery.conftest import open_backend
+
+    with make_client(gallery_backend="qdrant", gallery_qdrant_url="http://127.0.0.1:9") as api:
+        state = api.app.state  # type: ignore[attr-defined]
+        state.gallery.close()  # the one the lifespan opened, towards no server
+        state.gallery = open_backend("qdrant", tmp_path)
+        assert api.post("/v1/collections", json={"name": "q"}).status_code == 201
+        ids = add(api, "q", {"image": b64(RED), "metadata": {"n": 1}},
+                  {"image": b64(BLUE), "metadata": {"n": 2}})["ids"]  # fmt: skip
+        hits = search(api, "q", {"type": "image", "image": b64(BLUE)}).json()["results"]
+        assert [h["id"] for h in hits] == [ids[1], ids[0]]
+        only = search(api, "q", {"type": "image", "image": b64(BLUE)},
+                      filter={"must": [{"key": "n", "match": 1}]}).json()["results"]  # fmt: skip
+        assert [h["id"] for h in only] == [ids[0]]
+        gone = api.post("/v1/collections/q/items/delete", json={"ids": [ids[0]]}).json()
+        assert gone == {"deleted": 1, "count": 1}
+        assert error(api.get("/v1/collections/q/items/nope"), 404)["type"] == "not_found"
