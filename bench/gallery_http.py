@@ -57,12 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="gallery-http-") as tmp:
         with service(args, Path(tmp) / "ingest") as (url, pid):
             figures["ingest"] = ingest(url, make_folder(args.folder, args.images, 0), args)
+            progress("ingest", figures["ingest"])
         with service(args, Path(tmp) / "empty") as (url, pid):  # the baseline of the memory
             httpx.post(f"{url}/v1/collections", json={"name": "bench"}).raise_for_status()
             search(url, args, expect=0)
             empty = rss_mb(pid)
         data = Path(tmp) / "search"
         figures["load"] = load_vectors(data, args)
+        progress("load", figures["load"])
         with service(args, data) as (url, pid):
             figures["search"] = search(url, args)
             rss = rss_mb(pid)
@@ -112,6 +114,11 @@ def service(args: argparse.Namespace, data_dir: Path) -> Iterator[tuple[str, int
     finally:
         process.terminate()
         process.wait(60)
+
+
+def progress(phase: str, figures: dict[str, Any]) -> None:
+    """Each phase's figures as soon as it ends (a full run takes a while on shared CPUs)."""
+    print(f"{phase}: {json.dumps(figures)}", file=sys.stderr, flush=True)
 
 
 def rss_mb(pid: int) -> float:
