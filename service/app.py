@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,10 +11,12 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from service import metrics
-from service.api import classify, docs, embeddings, health, models, sentiment, ui, v2
+from service.api import classify, docs, embeddings, gallery, health, models, sentiment, ui, v2
 from service.api.errors import install_error_handlers
 from service.api.middleware import RequestContextMiddleware
 from service.events import Observer
+from service.gallery import GalleryConfig, GalleryStore, open_store
+from service.gallery.errors import GalleryUnavailableError
 from service.inference.engine import Engine
 from service.settings import Settings
 
@@ -43,7 +46,7 @@ def create_app(settings: Settings | None = None, *, observer: Observer | None = 
     app.state.observer = observer
     app.state.engine = Engine(settings, observer)
     install_error_handlers(app)
-    for module in (health, models, classify, sentiment, embeddings, docs, metrics, ui):
+    for module in (health, models, classify, sentiment, embeddings, gallery, docs, metrics, ui):
         app.include_router(module.router)
     app.include_router(v2.health_router)
     app.include_router(v2.router)
@@ -60,11 +63,29 @@ def create_app(settings: Settings | None = None, *, observer: Observer | None = 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Start loading models (readiness waits for them); on shutdown drain the batchers."""
+    """Start loading models and open the gallery; on shutdown drain the batchers, close it."""
     engine: Engine = app.state.engine
     await engine.start()
+    try:
+        app.state.gallery = await asyncio.to_thread(_open_gallery, app.state.settings)
+    except BaseException:
+        await engine.stop()
+        raise
     try:
         yield
     finally:
         log.info("shutting down: draining the batch queues")
         await engine.stop()
+        await asyncio.to_thread(app.state.gallery.close)
+
+
+def _open_gallery(settings: Settings) -> GalleryStore:
+    """The gallery store; a data directory held by another process stops the start, loudly."""
+    try:
+        return open_store(GalleryConfig.from_settings(settings))
+    except GalleryUnavailableError as exc:
+        log.critical(
+            "cannot open the gallery: %s. Replicas must share a Qdrant server: set "
+            "MMS_GALLERY_BACKEND=qdrant and MMS_GALLERY_QDRANT_URL", exc.message,
+        )  # fmt: skip
+        raise

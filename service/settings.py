@@ -9,13 +9,14 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contract.policy import VersionPolicy
 
 Providers = Literal["auto", "cpu", "cuda"]
 ModelControlMode = Literal["none", "poll", "explicit"]
+GalleryBackend = Literal["edge", "qdrant"]
 GraphOptimization = Literal["disable", "basic", "extended", "all"]
 
 
@@ -89,6 +90,46 @@ class Settings(BaseSettings):
     rank_temperature: float = Field(
         default=100.0, gt=0.0, description="logit scale of /v1/rank softmax (CLIP uses 100)"
     )
+
+    # Gallery (service/gallery/config.py explains each choice and its measurements)
+    gallery_backend: GalleryBackend = Field(
+        default="edge",
+        description="edge: the Qdrant engine in-process, one service process per data dir; "
+        "qdrant: a Qdrant server or cluster (for replicas)",
+    )
+    gallery_data_dir: Path = Field(
+        default=Path("data/gallery"), description="the embedded store's directory (edge backend)"
+    )
+    gallery_qdrant_url: str | None = Field(
+        default=None, description="the Qdrant server, e.g. http://qdrant:6333 (qdrant backend)"
+    )
+    gallery_qdrant_api_key: SecretStr | None = Field(
+        default=None, description="sent to the Qdrant server as its api-key header"
+    )
+    gallery_qdrant_prefix: str = Field(
+        default="gallery_", max_length=32, description="prefix of the gallery's server collections"
+    )
+    gallery_qdrant_timeout_s: int = Field(default=10, ge=1, description="per Qdrant request")
+    gallery_optimize_threshold: int = Field(
+        default=20_000, ge=0,
+        description="build a collection's HNSW index once this many points are unindexed (the "
+        "build holds the GIL: the process pauses 6-100 s per 20,000 points); 0 = never by itself",
+    )  # fmt: skip
+    gallery_flush_on_write: bool = Field(
+        default=False,
+        description="fsync the embedded store before acknowledging a write (survives power loss; "
+        "kill -9 is survived without it); costs 46-230 ms a write",
+    )
+    gallery_hnsw_ef: int | None = Field(
+        default=None, ge=1, description="HNSW search beam; unset = the engine's default"
+    )
+    gallery_max_batch_items: int = Field(default=1000, ge=1, description="items per add/delete")
+    gallery_max_metadata_bytes: int = Field(default=16_384, ge=1, description="per item, JSON")
+    gallery_max_metadata_depth: int = Field(default=4, ge=1, description="nesting of metadata")
+    gallery_max_id_length: int = Field(default=256, ge=1, description="characters of an item id")
+    gallery_max_top_k: int = Field(default=1000, ge=1, description="hits per search")
+    gallery_max_offset: int = Field(default=10_000, ge=1, description="search paging offset")
+    gallery_max_collections: int = Field(default=1000, ge=1, description="collections in all")
 
     # HTTP
     api_key: str | None = Field(default=None, description="when set, /v1 and /v2 need it")

@@ -2,8 +2,7 @@
 
 It serves the default ``vision`` and ``text`` models from ``MMS_MODEL_DIR`` (``models/`` by
 default, as ``make test`` sets it); tests that need it skip when those models are not built.
-With ``MMS_TEST_FAKE_GALLERY=1`` the server also carries ``tests/client/fake_gallery.py``, an
-in-memory stand-in for the gallery routes until the real ones are wired.
+Each server keeps its gallery (the embedded store) in a directory beside its log.
 """
 
 from __future__ import annotations
@@ -39,11 +38,6 @@ def require_models() -> Path:
     return path
 
 
-def fake_gallery() -> bool:
-    """Whether the server gets the in-memory gallery stand-in."""
-    return os.environ.get("MMS_TEST_FAKE_GALLERY", "") == "1"
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -56,10 +50,10 @@ def live_server(log_path: Path, **env: str) -> Iterator[str]:
     port = free_port()
     environment = {
         **os.environ, "PYTHONPATH": str(ROOT), "MMS_MODEL_DIR": str(require_models()),
-        "MMS_MODELS": ",".join(MODELS), "MMS_PROVIDERS": "cpu", "MMS_LOG_LEVEL": "WARNING", **env,
+        "MMS_MODELS": ",".join(MODELS), "MMS_PROVIDERS": "cpu", "MMS_LOG_LEVEL": "WARNING",
+        "MMS_GALLERY_DATA_DIR": str(log_path.parent / "gallery"), **env,
     }  # fmt: skip
-    module = "tests.client.fake_gallery_server" if fake_gallery() else "service"
-    command = [sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"

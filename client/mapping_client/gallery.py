@@ -107,8 +107,9 @@ class GalleryOperations(Operations):
         """Search a collection by exactly one of: a text, an image, a stored item id, a vector.
 
         Args:
-            filter: metadata conditions, all of which must hold: ``{"field": value}``,
-                ``{"field": {"in": [a, b]}}``, ``{"field": {"gte": 1, "lt": 5}}``.
+            filter: metadata conditions, Qdrant-style: ``{"must": [...], "should": [...],
+                "must_not": [...]}``, each condition one of ``{"key": "album", "match": "a"}``,
+                ``{"key": "n", "any": [1, 2]}``, ``{"key": "year", "range": {"gte": 2020}}``.
             top_k: hits to return; ``offset`` skips that many first (paging).
 
         Returns:
@@ -144,7 +145,8 @@ class GalleryOperations(Operations):
     def delete_items(
         self, collection: str, ids: Sequence[str] | None = None, *, filter: Filter | None = None
     ) -> Operation[DeleteResult]:
-        """Delete items by id, or every item that matches ``filter`` (give exactly one)."""
+        """Delete items by id, or every item that matches ``filter`` (give exactly one; the
+        filter has the shape ``search`` takes)."""
         if (ids is None) == (filter is None):
             raise ValueError("give exactly one of ids and filter")
         path = f"{_path(collection)}/items/delete"

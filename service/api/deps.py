@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from service.gallery import GalleryStore
 from service.inference.engine import Engine
 from service.settings import Settings
 
@@ -25,5 +26,12 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
+async def get_gallery(request: Request) -> GalleryStore:
+    """The app's gallery store (``app.state.gallery``, opened by the lifespan)."""
+    gallery: GalleryStore = request.app.state.gallery
+    return gallery
+
+
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+GalleryDep = Annotated[GalleryStore, Depends(get_gallery)]

@@ -1,14 +1,17 @@
 """Gallery configuration: which engine, where its data lives, and the limits every input obeys.
 
 A plain frozen dataclass, so the gallery has no settings dependency: the service builds one from
-its ``MMS_GALLERY_*`` settings, tests build it directly.
+its ``MMS_GALLERY_*`` settings (``GalleryConfig.from_settings``), tests build it directly.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 Backend = Literal["edge", "qdrant"]
 
@@ -90,3 +93,29 @@ class GalleryConfig:
             raise ValueError("hnsw_ef must be positive")
         if self.qdrant_timeout_s < 1:
             raise ValueError("qdrant_timeout_s must be positive")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GalleryConfig:
+        """The gallery part of the service's ``MMS_GALLERY_*`` settings."""
+        key = settings.gallery_qdrant_api_key
+        limits = GalleryLimits(
+            max_batch_items=settings.gallery_max_batch_items,
+            max_id_length=settings.gallery_max_id_length,
+            max_metadata_bytes=settings.gallery_max_metadata_bytes,
+            max_metadata_depth=settings.gallery_max_metadata_depth,
+            max_top_k=settings.gallery_max_top_k,
+            max_offset=settings.gallery_max_offset,
+            max_collections=settings.gallery_max_collections,
+        )
+        return cls(
+            backend=settings.gallery_backend,
+            data_dir=settings.gallery_data_dir,
+            qdrant_url=settings.gallery_qdrant_url,
+            qdrant_api_key=key.get_secret_value() if key is not None else None,
+            qdrant_prefix=settings.gallery_qdrant_prefix,
+            qdrant_timeout_s=settings.gallery_qdrant_timeout_s,
+            optimize_threshold=settings.gallery_optimize_threshold,
+            flush_on_write=settings.gallery_flush_on_write,
+            hnsw_ef=settings.gallery_hnsw_ef,
+            limits=limits,
+        )

@@ -3,9 +3,9 @@
 ``classify``, ``sentiment``, ``embed``, ``similarity``, ``rank`` and ``infer`` (raw tensors, for
 the Open Inference Protocol) take the :class:`~service.inference.engine.Engine` and plain inputs
 (:class:`Item`), and return the dataclasses of ``results.py``. Routers (v1, v2) only decode the
-request, call one of these and shape the response. A new task (e.g. ``search`` over a gallery of
-stored vectors) is a new module here, built from the same pieces (``embeddings.vectors`` embeds its
-query).
+request, call one of these and shape the response. A new task is a new module here, built from
+the same pieces: ``gallery`` (collections of stored vectors and search over them) embeds its items
+and queries with ``embeddings.vectors``.
 
 Nothing here imports FastAPI.
 """

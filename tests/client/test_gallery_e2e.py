@@ -1,8 +1,7 @@
 """The gallery through the client and the command line, against a live service.
 
-Marked ``gallery``: they need the gallery routes (/v1/collections...), built and wired
-separately; until then they fail. ``MMS_TEST_FAKE_GALLERY=1`` runs them against the in-memory
-stand-in of the contract (fake_gallery.py) instead.
+Marked ``gallery``: they exercise the gallery routes (/v1/collections...) of the real service,
+on the embedded store in a temporary directory.
 """
 
 from __future__ import annotations
@@ -99,9 +98,11 @@ def test_add_and_search_by_text_image_item_and_vector(
 
     page2 = client.search(collection, "a cat", top_k=2, offset=2)
     assert {h.id for h in page2}.isdisjoint({h.id for h in cat})
-    only = client.search(collection, "a cat", filter={"n": {"in": [1, 2]}})
+    only = client.search(collection, "a cat", filter={"must": [{"key": "n", "any": [1, 2]}]})
     assert {h.metadata["n"] for h in only} == {1, 2}
-    ranged = client.search(collection, "a cat", filter={"n": {"gte": 1, "lt": 9}})
+    ranged = client.search(
+        collection, "a cat", filter={"must": [{"key": "n", "range": {"gte": 1, "lt": 9}}]}
+    )
     assert {h.metadata["n"] for h in ranged} == {1, 2}
 
 
@@ -117,7 +118,7 @@ def test_items_are_fetched_checked_and_deleted(
         client.get_item(collection, "0" * 64)
     assert info.value.status == 404
     assert client.delete_items(collection, [ids[0]]).count == 2
-    gone = client.delete_items(collection, filter={"album": "b"})
+    gone = client.delete_items(collection, filter={"must": [{"key": "album", "match": "b"}]})
     assert (gone.deleted, gone.count) == (2, 0)
 
 

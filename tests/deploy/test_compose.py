@@ -17,7 +17,10 @@ PROXIES = {"nginx-cpu": "api-cpu", "nginx-gpu": "api-gpu"}
 # Read by docker/entrypoint.py, not by Settings.
 ENTRYPOINT_VARIABLES = {"MMS_HOST", "MMS_PORT", "MMS_GRACEFUL_TIMEOUT_S"}
 # Deliberately not the service's default in the compose file (with the reason).
-DIFFERENT_ON_PURPOSE = {"MMS_REQUIRE_GPU"}  # the gpu profile refuses a silent CPU fallback
+DIFFERENT_ON_PURPOSE = {
+    "MMS_REQUIRE_GPU",  # the gpu profile refuses a silent CPU fallback
+    "MMS_GALLERY_QDRANT_URL",  # the stack's own qdrant service; read only with the qdrant backend
+}
 TEMPLATE = (DOCKER_DIR / "nginx.conf.template").read_text()
 
 
@@ -25,7 +28,7 @@ def test_profiles_split_cpu_gpu_and_monitoring() -> None:
     profiles = {name: service.get("profiles") for name, service in SERVICES.items()}
     assert profiles == {
         "api-cpu": ["cpu"], "api-gpu": ["gpu"], "nginx-cpu": ["cpu"], "nginx-gpu": ["gpu"],
-        "prometheus": ["monitoring"],
+        "prometheus": ["monitoring"], "qdrant": ["qdrant"],
     }  # fmt: skip
 
 
@@ -121,3 +124,15 @@ def test_mounted_configuration_files_exist() -> None:
 def test_reference_parser_sees_defaults_and_bare_variables() -> None:
     found = compose.references("a ${X:-1} ${Y} $Z $$ESCAPED ${W-2}")
     assert found == [("X", "1"), ("Y", None), ("Z", None), ("W", "2")]
+
+
+def test_the_qdrant_profile_runs_the_official_image_on_its_own_volume() -> None:
+    qdrant = SERVICES["qdrant"]
+    assert qdrant["image"].startswith("qdrant/qdrant:")
+    assert qdrant["volumes"] == ["qdrant-data:/qdrant/storage"]
+    for name in APIS:
+        environment = SERVICES[name]["environment"]
+        assert (
+            environment["MMS_GALLERY_QDRANT_URL"] == "${MMS_GALLERY_QDRANT_URL:-http://qdrant:6333}"
+        )
+        assert "gallery-data:/data" in SERVICES[name]["volumes"]

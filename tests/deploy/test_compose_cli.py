@@ -63,7 +63,7 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Compose:
     return Compose(_compose_command(), empty)
 
 
-@pytest.mark.parametrize("profile", ["cpu", "gpu", "monitoring"])
+@pytest.mark.parametrize("profile", ["cpu", "gpu", "monitoring", "qdrant"])
 def test_compose_config_is_valid_for_each_profile(cli: Compose, profile: str) -> None:
     services = cli.config("--profile", profile)["services"]
     assert any(profile in s.get("profiles", []) for s in services.values())
@@ -103,3 +103,15 @@ def test_an_invalid_file_is_rejected(cli: Compose, tmp_path: Path) -> None:
     result = cli.run(folder / "docker-compose.yml")
     assert result.returncode != 0
     assert "replicas" in result.stderr
+
+
+def test_the_qdrant_profile_points_the_replicas_at_its_server(cli: Compose, tmp_path: Path) -> None:
+    env_file = tmp_path / "qdrant.env"
+    env_file.write_text("MMS_GALLERY_BACKEND=qdrant\n")
+    services = cli.config("--env-file", str(env_file), "--profile", "cpu", "--profile", "qdrant")[
+        "services"
+    ]
+    environment = services["api-cpu"]["environment"]
+    assert environment["MMS_GALLERY_BACKEND"] == "qdrant"
+    assert environment["MMS_GALLERY_QDRANT_URL"] == "http://qdrant:6333"
+    assert "qdrant" in services

@@ -28,12 +28,15 @@ def model_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def make_client(model_repo: Path) -> Callable[..., Any]:
+def make_client(model_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Any]:
     """``with make_client(**settings) as client:`` an app on ``model_repo``, models loaded."""
 
     @contextmanager
     def factory(**overrides: Any) -> Iterator[TestClient]:
-        values: dict[str, Any] = {"model_dir": model_repo, "providers": "cpu", **overrides}
+        values: dict[str, Any] = {
+            "model_dir": model_repo, "providers": "cpu",
+            "gallery_data_dir": tmp_path_factory.mktemp("gallery"), **overrides,
+        }  # fmt: skip
         app = create_app(Settings(**values))
         with TestClient(app, raise_server_exceptions=False) as client:
             client.portal.call(app.state.engine.wait_loaded, 60)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from service.gallery import GalleryConfig
 from service.inference.session import SessionConfig
 from service.settings import Settings
 
@@ -49,3 +50,21 @@ def test_batch_concurrency_defaults_to_two_per_core(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(module, "_usable_cpus", lambda: 64)
     assert Settings().batch_concurrency == 8  # capped: more threads only add contention
     assert Settings(concurrent_batches=3).batch_concurrency == 3
+
+
+def test_gallery_settings_become_the_gallery_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MMS_GALLERY_BACKEND", "qdrant")
+    monkeypatch.setenv("MMS_GALLERY_QDRANT_URL", "http://qdrant:6333")
+    monkeypatch.setenv("MMS_GALLERY_QDRANT_API_KEY", "s3cret")
+    monkeypatch.setenv("MMS_GALLERY_MAX_TOP_K", "50")
+    settings = Settings()
+    assert "s3cret" not in repr(settings)  # a SecretStr: never in logs
+    config = GalleryConfig.from_settings(settings)
+    assert (config.backend, config.qdrant_url, config.qdrant_api_key) == (
+        "qdrant", "http://qdrant:6333", "s3cret",
+    )  # fmt: skip
+    assert config.limits.max_top_k == 50 and config.optimize_threshold == 20_000
+    for name in ("BACKEND", "QDRANT_URL", "QDRANT_API_KEY", "MAX_TOP_K", "DATA_DIR"):
+        monkeypatch.delenv(f"MMS_GALLERY_{name}", raising=False)
+    defaults = GalleryConfig.from_settings(Settings())
+    assert defaults == GalleryConfig()

@@ -122,7 +122,8 @@ def _filter(text: str | None) -> dict[str, Any] | None:
     except json.JSONDecodeError as exc:
         raise SystemExit(f"error: --filter is not JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise SystemExit('error: --filter must be a JSON object, e.g. \'{"album": "2024"}\'')
+        example = '{"must": [{"key": "album", "match": "2024"}]}'
+        raise SystemExit(f"error: --filter must be a JSON object, e.g. '{example}'")
     return value
 
 

@@ -87,7 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", help="search by this image instead of a text")
     p.add_argument("--top-k", type=int, default=10)
     p.add_argument("--offset", type=int, default=0)
-    p.add_argument("--filter", help='metadata filter as JSON, e.g. \'{"album": "2024"}\'')
+    p.add_argument(
+        "--filter",
+        help='metadata filter as JSON, e.g. \'{"must": [{"key": "album", "match": "2024"}]}\'',
+    )
 
     command("models", commands.cmd_models, "the models, their heads and providers")
     command("health", commands.cmd_health, "liveness and readiness (exit 1 when not ready)")

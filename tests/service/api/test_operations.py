@@ -25,6 +25,10 @@ EXPECTED_PATHS = {
     "/v1/models", "/v1/models/{name}",
     "/v1/classify", "/v1/classify/upload", "/v1/sentiment", "/v1/sentiment/upload",
     "/v1/embed", "/v1/embed/upload", "/v1/similarity", "/v1/rank", "/v1/rank/upload",
+    "/v1/collections", "/v1/collections/{name}", "/v1/collections/{name}/items",
+    "/v1/collections/{name}/items/upload", "/v1/collections/{name}/items/{item_id}",
+    "/v1/collections/{name}/items/delete", "/v1/collections/{name}/count",
+    "/v1/collections/{name}/search", "/v1/collections/{name}/search/upload",
 }  # fmt: skip
 
 
