@@ -69,10 +69,13 @@ def test_compose_config_is_valid_for_each_profile(cli: Compose, profile: str) ->
     assert any(profile in s.get("profiles", []) for s in services.values())
 
 
-def test_defaults_resolve_to_a_two_replica_cpu_stack(cli: Compose) -> None:
+def test_defaults_resolve_to_a_one_replica_cpu_stack_owning_the_embedded_gallery(
+    cli: Compose,
+) -> None:
     services = cli.config("--profile", "cpu")["services"]
     api = services["api-cpu"]
-    assert int(api["deploy"]["replicas"]) == 2
+    assert int(api["deploy"]["replicas"]) == 1  # the embedded gallery store has one owner
+    assert api["environment"]["MMS_GALLERY_BACKEND"] == "edge"
     assert api["environment"]["MMS_MAX_BODY_BYTES"] == "16777216"
     (port,) = services["nginx-cpu"]["ports"]
     assert "8080" in str(port)
@@ -81,7 +84,7 @@ def test_defaults_resolve_to_a_two_replica_cpu_stack(cli: Compose) -> None:
 def test_env_file_values_reach_the_services(cli: Compose, tmp_path: Path) -> None:
     text = compose.ENV_EXAMPLE.read_text()
     env_file = tmp_path / "deploy.env"
-    env_file.write_text(text.replace("MMS_REPLICAS=2", "MMS_REPLICAS=5").replace(
+    env_file.write_text(text.replace("MMS_REPLICAS=1", "MMS_REPLICAS=5").replace(
         "MMS_MAX_BATCH_SIZE=4", "MMS_MAX_BATCH_SIZE=32"))  # fmt: skip
     services = cli.config("--env-file", str(env_file), "--profile", "cpu")["services"]
     assert int(services["api-cpu"]["deploy"]["replicas"]) == 5
@@ -98,7 +101,7 @@ def test_an_invalid_file_is_rejected(cli: Compose, tmp_path: Path) -> None:
     """The check has teeth: a replica count that is not a number fails validation."""
     folder = tmp_path / "docker"
     folder.mkdir()
-    broken = compose.COMPOSE_FILE.read_text().replace("${MMS_REPLICAS:-2}", "two")
+    broken = compose.COMPOSE_FILE.read_text().replace("${MMS_REPLICAS:-1}", "two")
     (folder / "docker-compose.yml").write_text(broken)
     result = cli.run(folder / "docker-compose.yml")
     assert result.returncode != 0
