@@ -130,15 +130,8 @@ def make_base(buildah: Buildah, reference: str, log: IO[str]) -> None:
         _slim_like_official(rootfs)
         buildah.run("umount", container)
         config = [f"--env={k}={v}" for k, v in ENV.items()]
-        buildah.run(
-            "config",
-            *config,
-            "--cmd",
-            '["python3"]',
-            "--label",
-            f"{RECIPE_LABEL}={recipe_hash()}",
-            container,
-        )
+        label = f"{RECIPE_LABEL}={recipe_hash()}"
+        buildah.run("config", *config, "--cmd", '["python3"]', "--label", label, container)
         buildah.run("commit", "--format", "docker", container, reference, log=log)
     finally:
         buildah.remove_container(container)
@@ -202,29 +195,14 @@ def make_wheelhouse(folder: Path, torch_version: str, log: IO[str]) -> str:
         The torch wheel's file name.
     """
     folder.mkdir(parents=True, exist_ok=True)
+    # For the image's Python and platform, whatever the host's are.
+    target = ["--only-binary=:all:", "--python-version", PYTHON_VERSION,
+              "--implementation", "cp", "--platform", WHEEL_PLATFORM]  # fmt: skip
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            f"torch=={torch_version}",
-            "--dest",
-            str(folder),
-            "--only-binary=:all:",
-            "--python-version",
-            PYTHON_VERSION,
-            "--implementation",
-            "cp",
-            "--platform",
-            WHEEL_PLATFORM,
-            "--progress-bar",
-            "off",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        check=False,
-    )
+        [sys.executable, "-m", "pip", "download", f"torch=={torch_version}", *target,
+         "--dest", str(folder), "--progress-bar", "off"],
+        stdout=log, stderr=subprocess.STDOUT, check=False,
+    )  # fmt: skip
     if done.returncode != 0:
         raise BaseImageError(f"pip download torch=={torch_version} failed; see {log.name}")
     projects = write_simple_index(folder)

@@ -106,16 +106,9 @@ class Buildah:
 
     def argv(self, *args: str) -> list[str]:
         """The full command line of ``buildah ARGS`` on this storage."""
-        return [
-            self.executable,
-            "--storage-driver",
-            "vfs",
-            "--root",
-            str(self.storage / "root"),
-            "--runroot",
-            str(self.storage / "run"),
-            *args,
-        ]
+        root, runroot = str(self.storage / "root"), str(self.storage / "run")
+        storage = ["--storage-driver", "vfs", "--root", root, "--runroot", runroot]
+        return [self.executable, *storage, *args]
 
     def run(self, *args: str, log: IO[str] | None = None, timeout: float | None = None) -> str:
         """Run ``buildah ARGS``; its stdout, or everything into ``log`` when given.

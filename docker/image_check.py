@@ -18,7 +18,7 @@ chroot`` starts the image's own entrypoint and command as the image's user. Step
 
 Usage, as root (``make image-check`` runs it with the project's .venv)::
 
-    python docker/image_check.py [--quick] [--rebuild-base] [--cache-dir DIR] [--verbose]
+    python docker/image_check.py [--quick] [--rebuild-base] [--reuse-image] [--cache-dir DIR]
 
 Everything it makes lives under ``--cache-dir`` (default ``.cache/image-check``, git-ignored):
 buildah's storage (the base and the last checked image, ``localhost/mapping-serve:check-cpu``),
@@ -29,7 +29,6 @@ removed; the exit status is 1 and the end of the relevant log is printed.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import fcntl
 import json
 import os
@@ -47,6 +46,7 @@ from typing import IO
 import image_base
 import image_probe
 from image_buildah import Buildah, BuildahError, ImageConfig, image_config
+from image_container import Container, ContainerError
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
@@ -59,8 +59,6 @@ WHEELHOUSE_MOUNT = "/mnt"
 # that proxy only in its own CA bundle, so the build's RUN steps see the host's (bind-mounted,
 # never committed). On other hosts this is the same Debian bundle the base already has.
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-# Files that a build step's tools leave behind (ONNX Runtime's telemetry state, caches).
-LEFTOVERS = ("tmp/*", "tmp/.*", "root/.cache")
 IN_FLIGHT = 4  # requests held open across the SIGTERM
 SERVICE_GRACEFUL_S = 30.0  # python -m service's --graceful-timeout default
 
@@ -92,14 +90,18 @@ class Steps:
         """Run one step; its return value is the line printed under its name."""
         print(f"==> {name}", file=self.out, flush=True)
         started = time.monotonic()
-        detail = step()
+        try:
+            detail = step()
+        except BaseException:
+            self.times.append((f"{name} (FAILED)", time.monotonic() - started))
+            raise
         seconds = time.monotonic() - started
         self.times.append((name, seconds))
         print(f"    ok ({seconds:.1f} s): {detail}", file=self.out, flush=True)
 
     def summary(self) -> None:
-        """Every step's time and the total."""
-        width = max(len(name) for name, _ in self.times)
+        """Every step's time, the failed one included, and the total."""
+        width = max([len("total"), *(len(name) for name, _ in self.times)])
         print("\nstep times:", file=self.out)
         for name, seconds in self.times:
             print(f"  {name:<{width}}  {seconds:7.1f} s", file=self.out)
@@ -126,12 +128,9 @@ class ImageCheck:
         self.dockerfile = dockerfile_args(DOCKERFILE)
         self.base = image_base.image_reference(self.dockerfile["PYTHON_IMAGE"])
         self.current_log: Path | None = None
-        self.server: subprocess.Popen[str] | None = None
-        self.server_pid = 0
+        self.container = Container(self.buildah, CONTAINER)
         self.port = 0
         self.config: ImageConfig | None = None
-        self.passwd = ""
-        self.leftovers: list[str] = []
 
     @contextmanager
     def log(self, name: str) -> Iterator[IO[str]]:
@@ -170,7 +169,7 @@ class ImageCheck:
         """The log that explains a failure: the step's own, else the server's once started."""
         if self.current_log is not None:
             return self.current_log
-        return self.logs / "server.log" if self.server is not None else None
+        return self.logs / "server.log" if self.container.process is not None else None
 
     def make_base(self) -> str:
         """The local base image, unless this recipe's is already in the storage."""
@@ -193,26 +192,12 @@ class ImageCheck:
 
     def build_args(self) -> list[str]:
         """``buildah bud`` arguments: the real Dockerfile and target, the local inputs."""
-        args = [
-            "--isolation",
-            "chroot",
-            "--format",
-            "docker",
-            "--pull-never",
-            "--target",
-            TARGET,
-            "--file",
-            str(DOCKERFILE),
-            "--tag",
-            IMAGE,
-        ]
+        args = ["--isolation", "chroot", "--format", "docker", "--pull-never",
+                "--target", TARGET, "--file", str(DOCKERFILE), "--tag", IMAGE]  # fmt: skip
         if not self.args.torch_from_index:
-            args += [
-                "--volume",
-                f"{self.cache / 'wheelhouse'}:{WHEELHOUSE_MOUNT}:ro",
-                "--build-arg",
-                f"TORCH_INDEX_URL=file://{WHEELHOUSE_MOUNT}/simple",
-            ]
+            wheelhouse = f"{self.cache / 'wheelhouse'}:{WHEELHOUSE_MOUNT}:ro"
+            index = f"TORCH_INDEX_URL=file://{WHEELHOUSE_MOUNT}/simple"
+            args += ["--volume", wheelhouse, "--build-arg", index]
         if HOST_CA_BUNDLE.is_file():
             args += ["--volume", f"{HOST_CA_BUNDLE}:{HOST_CA_BUNDLE}:ro"]
         if self.args.quick:
@@ -221,11 +206,14 @@ class ImageCheck:
 
     def build(self) -> str:
         """Build the target (replacing the previous check image) and read its config."""
-        self.buildah.remove_image(IMAGE)
-        with self.log("build") as log:
-            self.buildah.run("bud", *self.build_args(), log=log)
+        if self.args.reuse_image and self.buildah.image_exists(IMAGE):
+            models = "the last build's models (--reuse-image)"
+        else:
+            self.buildah.remove_image(IMAGE)
+            with self.log("build") as log:
+                self.buildah.run("bud", *self.build_args(), log=log)
+            models = "quick models (--quick)" if self.args.quick else "full models"
         self.config = image_config(self.buildah.inspect_image(IMAGE))
-        models = "quick models (--quick)" if self.args.quick else "full models"
         return f"{IMAGE}: {self.buildah.image_size(IMAGE)}, {models}"
 
     def start(self) -> str:
@@ -233,100 +221,40 @@ class ImageCheck:
         assert self.config is not None
         if not self.config.command:
             raise CheckError("the image has neither ENTRYPOINT nor CMD")
-        self.buildah.run("from", "--pull-never", "--name", CONTAINER, IMAGE)
-        self._read_rootfs()
         self.port = image_probe.free_port()
         # The container shares the host's network: listen on the loopback only.
-        self.buildah.run(
-            "config", "--env", "MMS_HOST=127.0.0.1", "--env", f"MMS_PORT={self.port}", CONTAINER
-        )
+        env = {"MMS_HOST": "127.0.0.1", "MMS_PORT": str(self.port)}
+        self.container.create(IMAGE, env)
         self.logs.mkdir(parents=True, exist_ok=True)
         log = self.stack.enter_context((self.logs / "server.log").open("w"))
-        argv = self.buildah.argv(
-            "run", "--isolation", "chroot", CONTAINER, "--", *self.config.command
-        )
-        self.server = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, text=True)
-        self.stack.callback(self.stop_server)
-        self.server_pid = self._wait_for_server_process()
-        command = " ".join(image_probe.cmdline(self.server_pid))
-        return f"{json.dumps(self.config.command)} -> pid {self.server_pid}: {command}"
-
-    def _read_rootfs(self) -> None:
-        """What later steps check in the image's files, read before anything runs in it."""
-        rootfs = Path(self.buildah.run("mount", CONTAINER).strip())
-        try:
-            self.passwd = (rootfs / "etc/passwd").read_text()
-            self.leftovers = sorted(
-                str(path.relative_to(rootfs))
-                for pattern in LEFTOVERS
-                for path in rootfs.glob(pattern)
-            )
-        finally:
-            self.buildah.run("umount", CONTAINER)
-
-    def _wait_for_server_process(self, timeout_s: float = 60.0) -> int:
-        assert self.server is not None
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.server.poll() is not None:
-                raise CheckError(f"the container exited ({self.server.returncode}) at start")
-            pid = image_probe.find_server(self.server.pid)
-            if pid:
-                return pid
-            time.sleep(0.1)
-        raise CheckError(f"no `python -m service` process after {timeout_s:g} s")
-
-    def stop_server(self) -> None:
-        """Kill what is left of the container's processes (after a failure; a no-op after drain)."""
-        if self.server is None or self.server.poll() is not None:
-            return
-        for pid in [*image_probe.descendants(self.server.pid), self.server.pid]:
-            with contextlib.suppress(OSError):  # already gone
-                os.kill(pid, signal.SIGKILL)
-        self.server.wait(timeout=30)
+        self.stack.callback(self.container.kill)
+        pid = self.container.start(self.config.command, log)
+        command = " ".join(image_probe.cmdline(pid))
+        return f"{json.dumps(self.config.command)} -> pid {pid}: {command}"
 
     def healthy(self) -> str:
-        """Run the image's HEALTHCHECK command in the container until it passes.
-
-        It is polled every second rather than at the HEALTHCHECK's interval (10 s): the interval
-        paces Docker's probes, it is not part of what is checked. It fails where Docker would
-        report ``unhealthy``: after the start period plus ``retries`` intervals.
-        """
-        assert self.config is not None and self.server is not None
-        check = self.config.healthcheck
-        if check is None:
+        """The image's own HEALTHCHECK command, run inside the container, passes."""
+        assert self.config is not None
+        if self.config.healthcheck is None:
             raise CheckError("the image has no HEALTHCHECK")
-        started, probes = time.monotonic(), 0
-        while time.monotonic() - started < check.deadline_s:
-            if self.server.poll() is not None:
-                raise CheckError(f"the server exited ({self.server.returncode}) before ready")
-            probes += 1
-            # + 2 s: buildah's own start-up is no part of the probe's time.
-            code, output = self.buildah.run_in(CONTAINER, check.command, check.timeout_s + 2)
-            if code == 0:
-                waited = time.monotonic() - started
-                return (
-                    f"{json.dumps(check.command)} passed after {waited:.1f} s, "
-                    f"{probes} probe(s): {output}"
-                )
-            time.sleep(1.0)
-        raise CheckError(f"the HEALTHCHECK did not pass within {check.deadline_s:g} s")
+        return self.container.wait_healthy(self.config.healthcheck)
 
     def runs_unprivileged(self) -> str:
         """The server process's every uid is the image user's, which is the Dockerfile's APP_UID."""
         assert self.config is not None
-        expected = image_probe.passwd_uid(self.passwd, self.config.user)
+        expected = image_probe.passwd_uid(self.container.passwd, self.config.user)
         if expected == 0 or str(expected) != self.dockerfile["APP_UID"]:
             raise CheckError(f"image user {self.config.user!r} is uid {expected}, not APP_UID")
-        uids, gids = image_probe.process_ids(self.server_pid)
+        pid = self.container.server_pid
+        uids, gids = image_probe.process_ids(pid)
         if set(uids) != {expected}:
             raise CheckError(f"the server runs with uids {uids}, expected {expected}")
-        return f"pid {self.server_pid}: uid {uids[0]} ({self.config.user}), gid {gids[0]}"
+        return f"pid {pid}: uid {uids[0]} ({self.config.user}), gid {gids[0]}"
 
     def contents(self) -> str:
         """``import torch`` fails in the image (for the right reason); no build leftovers."""
-        if self.leftovers:
-            raise CheckError(f"the build left files in the image: {self.leftovers}")
+        if self.container.leftovers:
+            raise CheckError(f"the build left files in the image: {self.container.leftovers}")
         code, output = self.buildah.run_in(CONTAINER, ["python", "-c", "import torch"], 60)
         missing = "ModuleNotFoundError: No module named 'torch'"
         if code == 0 or missing not in output:
@@ -342,12 +270,11 @@ class ImageCheck:
 
     def drain(self) -> str:
         """SIGTERM under in-flight requests; they finish, then the server and the container exit."""
-        assert self.config is not None and self.server is not None
+        assert self.config is not None
         grace = float(self.config.env.get("MMS_GRACEFUL_TIMEOUT_S") or SERVICE_GRACEFUL_S)
-        result = image_probe.drain(
-            self.port, self.server_pid, image_probe.photo_bytes(), IN_FLIGHT, grace + 10
-        )
-        code = self.server.wait(timeout=30)
+        pid, photo = self.container.server_pid, image_probe.photo_bytes()
+        result = image_probe.drain(self.port, pid, photo, IN_FLIGHT, grace + 10)
+        code = self.container.wait(timeout_s=30)
         log = (self.logs / "server.log").read_text(errors="replace")
         if "Application shutdown complete" not in log:
             raise CheckError("the server exited without a complete shutdown (see server.log)")
@@ -375,6 +302,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="no wheelhouse: the build fetches torch from TORCH_INDEX_URL",
     )
+    parser.add_argument(
+        "--reuse-image", action="store_true", help="check the last built image again, no build"
+    )
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "image-check")
     parser.add_argument("--verbose", action="store_true", help="stream the logs to stdout")
     return parser.parse_args(argv)
@@ -395,6 +325,11 @@ def _steps(check: ImageCheck) -> list[tuple[str, Callable[[], str]]]:
     ]
 
 
+# What a failed step raises; anything else is a bug of the check, reported with its traceback.
+FAILURES = (CheckError, BuildahError, ContainerError, image_base.BaseImageError,
+            image_probe.ProbeError, OSError, subprocess.SubprocessError, ValueError)  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every step; 0 when all pass, 1 (with the log's end printed) at the first failure."""
     args = parse_args(argv)
@@ -407,15 +342,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, step in _steps(check):
                 check.current_log = None
                 steps.run(name, step)
-        except (
-            CheckError,
-            BuildahError,
-            image_base.BaseImageError,
-            image_probe.ProbeError,
-            OSError,
-            subprocess.SubprocessError,
-            ValueError,
-        ) as exc:
+        except FAILURES as exc:
             print(f"\nFAILED: {exc}", file=sys.stderr)
             log = check.failure_log()
             if log is not None:

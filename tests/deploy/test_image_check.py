@@ -217,3 +217,16 @@ def test_steps_print_each_result_and_the_total(docker_module: Loader) -> None:
     steps.summary()
     text = out.getvalue()
     assert "==> first" in text and "ok (" in text and "done" in text and "total" in text
+
+
+def test_steps_list_a_failed_step_in_the_summary(docker_module: Loader) -> None:
+    out = io.StringIO()
+    steps = docker_module("image_check").Steps(out)
+
+    def fail() -> str:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        steps.run("broken", fail)
+    steps.summary()
+    assert "broken (FAILED)" in out.getvalue() and "ok (" not in out.getvalue()
