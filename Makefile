@@ -7,7 +7,7 @@ HOST ?= 0.0.0.0
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test models install lint bench clean-models help
+.PHONY: serve test models install lint bench image-check clean-models help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -38,6 +38,9 @@ lint: $(STAMP)  ## ruff and mypy (what `make test` checks before the tests)
 
 bench: models  ## the serving benchmark (prints figures; see README "Performance")
 	$(BIN)/python -m bench --models-dir $(MODELS_DIR)
+
+image-check: $(STAMP)  ## as root: build the runtime-cpu image with buildah, start it, check it (README "Image check")
+	$(BIN)/python docker/image_check.py $(IMAGE_CHECK_ARGS)
 
 clean-models:  ## delete every built model (the next `make models` rebuilds them)
 	find $(MODELS_DIR) -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

@@ -66,6 +66,13 @@ def test_runtime_stage_has_no_torch_and_no_build_tools(name: str) -> None:
             assert not BUILD_TOOLS.search(instruction.args), instruction
 
 
+@pytest.mark.parametrize("name", ["training", *sorted(RUNTIME)])
+def test_stages_with_onnxruntime_turn_its_telemetry_off(name: str) -> None:
+    # Otherwise the build bakes ONNX Runtime's device id into the image (the image check found it).
+    env = " ".join(i.args for i in BY_NAME[name].all("ENV"))
+    assert "ORT_DISABLE_TELEMETRY=1" in env.split()
+
+
 @pytest.mark.parametrize(("name", "flavour"), sorted(RUNTIME.items()))
 def test_runtime_installs_one_onnxruntime_flavour_and_verifies_it(name: str, flavour: str) -> None:
     runs = " ".join(i.args for i in BY_NAME[name].all("RUN"))
