@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 # The sample photo and the ImageNet labels that count as a right top-1 for it (the same set as
-# training/encoders/photos.py, which the vision model's build is measured on).
+# training/data/photos.py, which the vision model's build is measured on).
 PHOTO_PACKAGE, PHOTO_FILE = "skimage", "data/chelsea.png"
 PHOTO_LABELS = frozenset({"tabby, tabby cat", "tiger cat", "Egyptian cat"})
 

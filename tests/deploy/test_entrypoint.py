@@ -55,7 +55,7 @@ def test_invalid_values_are_refused_with_the_variable_named(
 def test_flags_are_appended_and_commands_replace_the_server(entrypoint: ModuleType) -> None:
     served = entrypoint.resolve_command(["--graceful-timeout", "5"], {}, python="py")
     assert served[:3] == ["py", "-m", "service"] and served[-2:] == ["--graceful-timeout", "5"]
-    other = ["python", "-m", "service.bench", "--help"]
+    other = ["python", "-m", "service", "--help"]
     assert entrypoint.resolve_command(other, {"MMS_PORT": "bad"}) == other
 
 

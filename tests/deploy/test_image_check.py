@@ -157,7 +157,7 @@ def test_classify_body_is_a_valid_classify_request(docker_module: Loader) -> Non
 
 
 def test_photo_labels_are_the_ones_the_vision_build_counts_right(docker_module: Loader) -> None:
-    from training.encoders.photos import SAMPLE_PHOTOS
+    from training.data.photos import SAMPLE_PHOTOS
 
     probe = docker_module("image_probe")
     (chelsea,) = [photo for photo in SAMPLE_PHOTOS if photo.name == "chelsea"]
