@@ -156,3 +156,13 @@ def test_training_code_imports_the_contract_and_nothing_of_the_service() -> None
 
 def test_the_contract_imports_neither_half() -> None:
     assert not _imports("contract", "service") | _imports("contract", "training")
+
+
+def test_the_wheel_stage_copies_every_package_the_project_ships() -> None:
+    """A package left out of the wheel stage is missing from the image (found by the image check)."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = {p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    copied = {i.args.split()[0].rstrip("/") for i in BY_NAME["wheel"].all("COPY")}
+    assert packages <= copied, sorted(packages - copied)
