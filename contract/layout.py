@@ -12,13 +12,14 @@ the benchmarks all read the repository through these functions. Layout follows T
 
 * A version directory's name is a positive integer written without leading zeros (``1``,
   ``12``); anything else under a model folder is ignored, so a half-written export, which the
-  exporter stages under a name starting with ``.``, never looks like a version.
+  exporter stages under a hidden name (:func:`staging_name`), never looks like a version.
 * A model name matches :data:`MODEL_NAME_PATTERN` (it is used in URLs and file paths).
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from pathlib import Path
 
 MANIFEST_FILE = "manifest.json"
@@ -92,6 +93,12 @@ def next_version(model_dir: Path) -> int:
     return (latest_version(model_dir) or 0) + 1
 
 
+def staging_name(version: int) -> str:
+    """A fresh staging directory name for ``version``: hidden, never a version name, and unique
+    per call, so two exports of one version never share a directory."""
+    return f"{STAGING_PREFIX}{version}.{secrets.token_hex(4)}.staging"
+
+
 def staging_dir(target: Path) -> Path:
-    """Where the exporter writes ``target`` before renaming it into place."""
-    return target.with_name(f"{STAGING_PREFIX}{target.name}.building")
+    """A fresh directory beside the version directory ``target`` to write it in, then rename."""
+    return target.with_name(staging_name(int(target.name)))

@@ -15,25 +15,18 @@ import ctypes
 import errno
 import logging
 import os
-import secrets
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from contract.layout import STAGING_PREFIX
+from contract.layout import staging_name
 from training.versions import VersionTakenError
 
 log = logging.getLogger(__name__)
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
-
-
-def staging_name(version: int) -> str:
-    """A fresh staging folder name for ``version``: hidden (``contract.layout.STAGING_PREFIX``),
-    never a version name, unique per call so that two exports never share one."""
-    return f"{STAGING_PREFIX}{version}.{secrets.token_hex(4)}.staging"
 
 
 @contextmanager
