@@ -159,7 +159,7 @@ def test_the_contract_imports_neither_half() -> None:
 
 
 def test_the_wheel_stage_copies_every_package_the_project_ships() -> None:
-    """A package the wheel stage leaves out is missing from the image (the image check found one)."""
+    """A package the wheel stage leaves out is missing from the image (as the image check found)."""
     import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
