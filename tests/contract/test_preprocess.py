@@ -18,17 +18,9 @@ from contract.manifest import ImageInput
 from contract.preprocess import image_tensor
 from service.inference.images import decode_image
 from training.data.photos import SAMPLE_PHOTOS, load_photo, sample_batch
+from training.defaults.vision import image_input
 
-VISION = ImageInput(
-    name="image",
-    shape=["batch", 3, 224, 224],
-    size=(224, 224),
-    resize=256,
-    crop="center",
-    interpolation="bicubic",
-    mean=(127.0, 127.0, 127.0),
-    std=(128.0, 128.0, 128.0),
-)
+VISION = image_input()  # the default vision model's preprocessing (Lite weights' scaling)
 SQUASH = ImageInput(name="image", shape=["batch", 3, 64, 64], size=(64, 64), resize=None)
 
 

@@ -5,19 +5,11 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from contract.manifest import ImageInput
 from contract.preprocess import image_tensor as preprocess
 from training.data.photos import SAMPLE_PHOTOS, load_photo
+from training.defaults.vision import image_input
 
-# The Lite weights' scaling, (x - 127) / 128, at 224 after resizing the shorter side to 256.
-SPEC = ImageInput(
-    name="image",
-    shape=["batch", 3, 224, 224],
-    size=(224, 224),
-    resize=256,
-    mean=(127.0,) * 3,
-    std=(128.0,) * 3,
-)
+SPEC = image_input()  # the default vision model's preprocessing (Lite weights' scaling)
 
 
 def test_preprocess_follows_the_manifest():

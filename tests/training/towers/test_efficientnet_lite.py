@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from contract.manifest import ImageInput
 from contract.preprocess import image_tensor as preprocess
 from training.data.photos import load_photo
+from training.defaults.vision import image_input
 from training.towers.conse import imagenet_labels
 from training.towers.efficientnet_lite import (
     BN_EPS,
@@ -19,15 +19,7 @@ from training.towers.efficientnet_lite import (
     weights_path,
 )
 
-# The Lite weights' scaling, (x - 127) / 128, at 224 after resizing the shorter side to 256.
-SPEC = ImageInput(
-    name="image",
-    shape=["batch", 3, 224, 224],
-    size=(224, 224),
-    resize=256,
-    mean=(127.0,) * 3,
-    std=(128.0,) * 3,
-)
+SPEC = image_input()  # the default vision model's preprocessing (Lite weights' scaling)
 
 
 @pytest.fixture(scope="module")
