@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from training import checkpoints, distributed
+from training.distributed import Context
 from training.errors import FitInputError
 from training.methods import pipeline
 from training.methods.alignment import AlignmentModel
@@ -30,6 +32,7 @@ from training.methods.data import Batches, Examples
 from training.methods.evaluation import classification_reports
 from training.methods.jsonl import EVAL_SPLIT, load_jsonl
 from training.methods.plots import CLASSIFICATION
+from training.methods.trainer import Runtime
 from training.versions import VersionTakenError, require_free
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--debug", action="store_true", help="show the traceback of an input error too"
+    )
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        default=None,
+        help="where the per-epoch checkpoint goes (default: runs/<name> beside --models-dir)",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from the run directory's checkpoint"
+    )
+    parser.add_argument(
+        "--amp", action="store_true", help="mixed precision (float16 on CUDA, bfloat16 on CPU)"
     )
 
 
@@ -104,8 +119,23 @@ def _metrics(model: MultiOutputModel, held: Batches, train: Examples) -> dict[st
     return metrics
 
 
+def _runtime(args: argparse.Namespace, config: FitConfig, ctx: Context) -> Runtime:
+    """Checkpoints in ``--run-dir`` (default ``<models-dir>/../runs/<name>``), and the flags."""
+    run_dir = args.run_dir or args.models_dir.parent / "runs" / _model_name(args)
+    ident = checkpoints.identity(config.to_dict(), args.data, ctx.world_size)
+    return Runtime(ctx, checkpoints.Checkpoints(run_dir, ident, ctx), args.resume, args.amp)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Load, train, evaluate and export; returns the process exit code."""
+    """Load, train, evaluate and export; returns the process exit code.
+
+    Under ``torchrun`` every rank runs this (see ``training.distributed``); rank 0 alone
+    prints, evaluates the final model and exports it."""
+    with distributed.session() as ctx:
+        return _run(args, ctx)
+
+
+def _run(args: argparse.Namespace, ctx: Context) -> int:
     config = load_config(args.config)
     name = _model_name(args)
     if args.version is not None and not args.force and not args.dry_run:
@@ -121,17 +151,33 @@ def run(args: argparse.Namespace) -> int:
     except FitInputError as exc:  # about the data as a whole: name the file
         raise FitInputError(exc.message, exc.path or args.data, exc.line) from exc
     if args.dry_run:
-        print(summary(train, held, prepared.tasks))  # the command's output, not a log line
+        if ctx.is_main:
+            print(summary(train, held, prepared.tasks))  # the command's output, not a log line
         return 0
-    result = pipeline.fit(prepared, monitor=(EVAL_SPLIT,), desc=name)
-    metrics = _metrics(result.model, prepared.evals[EVAL_SPLIT], train)
+    runtime = _runtime(args, config, ctx)
+    result = pipeline.fit(prepared, monitor=(EVAL_SPLIT,), desc=name, runtime=runtime)
+    if ctx.is_main:
+        how = {"processes": ctx.world_size, "amp": args.amp}
+        _export(args, name, result, train, how)
+    return 0
+
+
+def _export(
+    args: argparse.Namespace,
+    name: str,
+    result: pipeline.FitResult,
+    train: Examples,
+    how: dict[str, Any],
+) -> None:
+    config = result.prepared.config
+    metrics = _metrics(result.model, result.prepared.evals[EVAL_SPLIT], train)
     manifests = pipeline.export(
         result,
         models_dir=args.models_dir,
         name=name,
         metrics=metrics,
         split=EVAL_SPLIT,
-        training={"data": str(args.data), "seed": config.train.seed},
+        training={"data": str(args.data), "seed": config.train.seed, **how},
         description=f"{config.method} trained on {args.data.name}",
         version=args.version,
         replace=args.force,
@@ -139,4 +185,3 @@ def run(args: argparse.Namespace) -> int:
     headline = {k: v for k, v in metrics.items() if k != CLASSIFICATION}
     for manifest in manifests:
         log.info("wrote %s v%d: %s", manifest.name, manifest.version, headline)
-    return 0

@@ -88,13 +88,19 @@ class Batches:
             out[LABEL_PREFIX + task] = torch.from_numpy(values[index])
         return out
 
-    def epoch(self, rng: np.random.Generator | None = None) -> Iterator[dict[str, torch.Tensor]]:
-        """Shuffled full batches when ``rng`` is given (training); else all, in order."""
-        n = len(self.examples)
-        order = rng.permutation(n) if rng is not None else np.arange(n)
+    def epoch(
+        self, rng: np.random.Generator | None = None, order: np.ndarray | None = None
+    ) -> Iterator[dict[str, torch.Tensor]]:
+        """Shuffled full batches when ``rng`` is given (training), or full batches in the
+        given ``order`` (one rank's share of a distributed epoch); else all, in order."""
+        training = rng is not None or order is not None
+        if order is None:
+            size = len(self.examples)
+            order = rng.permutation(size) if rng is not None else np.arange(size)
+        n = len(order)
         # In training a short last batch is dropped unless it is the only one: in-batch
         # negatives and BatchNorm statistics both need a real batch.
-        stop = n if rng is None or n <= self.batch_size else n - n % self.batch_size
+        stop = n if not training or n <= self.batch_size else n - n % self.batch_size
         for start in range(0, stop, self.batch_size):
             yield self.batch(order[start : start + self.batch_size])
 

@@ -19,10 +19,11 @@ def predict(model: MultiOutputModel, batches: Batches) -> dict[str, np.ndarray]:
     """The exported outputs (probabilities, unit embeddings) over every example, in order."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device  # a GPU when evaluated during GPU training
     parts: dict[str, list[np.ndarray]] = {}
     for batch in batches.epoch():
-        for name, value in model(*(batch[n] for n in model.input_names)).items():
-            parts.setdefault(name, []).append(value.numpy())
+        for name, value in model(*(batch[n].to(device) for n in model.input_names)).items():
+            parts.setdefault(name, []).append(value.cpu().numpy())
     model.train(was_training)
     return {name: np.concatenate(chunks) for name, chunks in parts.items()}
 
@@ -57,8 +58,9 @@ def classification_reports(
 def embed_images(model: AlignmentModel, batches: Batches) -> np.ndarray:
     """Unit image embeddings (N, D)."""
     model.eval()
+    device = next(model.parameters()).device
     chunks = [
-        torch.nn.functional.normalize(model.embed_image(b[IMAGE]), dim=-1).numpy()
+        torch.nn.functional.normalize(model.embed_image(b[IMAGE].to(device)), dim=-1).cpu().numpy()
         for b in batches.epoch()
     ]
     return np.concatenate(chunks)
@@ -68,10 +70,13 @@ def embed_images(model: AlignmentModel, batches: Batches) -> np.ndarray:
 def embed_texts(model: AlignmentModel, batches: Batches) -> np.ndarray:
     """Unit text embeddings (N, D)."""
     model.eval()
+    device = next(model.parameters()).device
     chunks = [
         torch.nn.functional.normalize(
-            model.embed_text(b[INPUT_IDS], b[ATTENTION_MASK]), dim=-1
-        ).numpy()
+            model.embed_text(b[INPUT_IDS].to(device), b[ATTENTION_MASK].to(device)), dim=-1
+        )
+        .cpu()
+        .numpy()
         for b in batches.epoch()
     ]
     return np.concatenate(chunks)

@@ -74,7 +74,7 @@ class ClassificationObjective(Objective):
             t: F.cross_entropy(
                 logits[t],
                 batch[LABEL_PREFIX + t],
-                weight=self.class_weights.get(t),
+                weight=self._class_weight(t, logits[t].device),
                 label_smoothing=self.label_smoothing,
             )
             for t in self.tasks
@@ -82,6 +82,10 @@ class ClassificationObjective(Objective):
         if self.soft_lambda and isinstance(model, SoftSharingModel):
             out[PENALTY] = model.penalty()
         return out
+
+    def _class_weight(self, task: str, device: torch.device) -> torch.Tensor | None:
+        weight = self.class_weights.get(task)
+        return None if weight is None else weight.to(device)  # a plain dict: not moved with .to
 
     def total(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
         total = self.weighting.combine({t: losses[t] for t in self.tasks})

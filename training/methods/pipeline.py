@@ -33,7 +33,7 @@ from training.methods.data import Batches, Examples
 from training.methods.evaluation import accuracies, retrieval_metrics
 from training.methods.exporting import export_trained, image_input, text_inputs
 from training.methods.tokenizer import build_tokenizer, encode
-from training.methods.trainer import History, train
+from training.methods.trainer import History, Runtime, train
 from training.versions import next_free_version
 
 log = logging.getLogger(__name__)
@@ -118,11 +118,13 @@ def fit(
     monitor: tuple[str, ...] = (),
     desc: str = "train",
     pretrained: Pretrained | None = None,
+    runtime: Runtime | None = None,
 ) -> FitResult:
     """Build and train the model; ``monitor`` names eval splits measured after each epoch
     (for the curves only: nothing is selected on them).
 
-    ``pretrained`` (optional): trained parts to start from (see ``build.Pretrained``).
+    ``pretrained`` (optional): trained parts to start from (see ``build.Pretrained``);
+    ``runtime`` (optional): processes, checkpoints, precision (see ``trainer.Runtime``).
     """
     config = prepared.config
     torch.manual_seed(config.train.seed)
@@ -139,8 +141,9 @@ def fit(
         }
 
     history = train(
-        model, objective, prepared.train, config.train, monitor_fn if monitor else None, desc
-    )
+        model, objective, prepared.train, config.train, monitor_fn if monitor else None, desc,
+        runtime,
+    )  # fmt: skip
     return FitResult(model, history, prepared)
 
 

@@ -79,6 +79,14 @@ class DynamicWeightAveraging(LossWeighting):
     def weights(self) -> dict[str, float]:
         return dict(self.current)
 
+    # The loss history is state, not a parameter: kept in state_dict for checkpoints.
+    def get_extra_state(self) -> dict[str, object]:
+        return {"history": self.history, "current": self.current}
+
+    def set_extra_state(self, state: dict[str, object]) -> None:
+        self.history = [list(h) for h in state["history"]]  # type: ignore[attr-defined]
+        self.current = dict(state["current"])  # type: ignore[call-overload]
+
     def end_epoch(self, epoch_losses: dict[str, float]) -> None:
         self.history.append([epoch_losses[t] for t in self.tasks])
         if len(self.history) < 2:
