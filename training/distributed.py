@@ -34,6 +34,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
+from training.errors import FitInputError
 from training.methods.data import Batches
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,7 @@ class Loader:
         if ctx.distributed:
             size = batches.batch_size
             if size % ctx.world_size:
-                raise ValueError(
+                raise FitInputError(
                     f"train.batch_size {size} is the global batch: it must divide by the "
                     f"{ctx.world_size} processes (each takes batch_size / processes)"
                 )

@@ -117,6 +117,7 @@ class _Run:
             "history": dataclasses.asdict(self.history),
             "numpy_rng": self.rng.bit_generator.state,
             "torch_rng": self.context.gather(torch.get_rng_state()),  # one per rank
+            "cuda_rng": self.context.gather(_cuda_rng(self.context)),
         }
 
     def restore(self, state: dict[str, Any]) -> int:
@@ -129,8 +130,15 @@ class _Run:
         self.history = History(**state["history"])
         self.rng.bit_generator.state = state["numpy_rng"]
         torch.set_rng_state(state["torch_rng"][self.context.rank])
+        cuda_rng = state["cuda_rng"][self.context.rank]
+        if cuda_rng is not None:
+            torch.cuda.set_rng_state(cuda_rng, self.context.device)
         epoch: int = state["epoch"]
         return epoch
+
+
+def _cuda_rng(ctx: Context) -> torch.Tensor | None:
+    return torch.cuda.get_rng_state(ctx.device) if ctx.device.type == "cuda" else None
 
 
 def train(
