@@ -74,7 +74,7 @@ class Context:
         """``values`` averaged over ranks (every rank must pass the same keys)."""
         if not self.distributed or not values:
             return values
-        keys = sorted(values)
+        keys = list(values)  # the same order on every rank: the same code made them
         tensor = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=self.device)
         dist.all_reduce(tensor)
         return {k: float(v) / self.world_size for k, v in zip(keys, tensor.tolist(), strict=True)}

@@ -9,6 +9,11 @@ format is described in ``training.methods.jsonl``. The model lands in
 embedding space ``<name>`` and one version), evaluated on the held-out fifth of the data. The
 version is the next free one unless ``--version`` names one; an existing version is written over
 only with ``--force``.
+
+The same command runs data-parallel under ``torchrun --nproc_per_node N -m training fit ...``
+(``training.distributed``). Each epoch ends with a checkpoint in ``--run-dir`` (default
+``runs/<name>`` beside the models directory), which ``--resume`` continues from
+(``training.checkpoints``); ``--amp`` trains in mixed precision (``training.precision``).
 """
 
 from __future__ import annotations

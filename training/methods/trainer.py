@@ -3,6 +3,9 @@
 Small on purpose (nanoGPT-style): the method-specific parts live in the model (``raw``) and
 the ``Objective`` (named losses and their total). Returns a ``History`` with the per-epoch
 training losses, loss weights, evaluation metrics and wall time, for the report's curves.
+A ``Runtime`` says how the loop runs: one of several processes (``training.distributed``), with
+a checkpoint per epoch and ``--resume`` (``training.checkpoints``), in mixed precision
+(``training.precision``); by default one process, float32, no checkpoint.
 """
 
 from __future__ import annotations
@@ -153,22 +156,7 @@ def train(
     """Train ``model`` in place for ``config.epochs`` epochs and return its history."""
     runtime = runtime or Runtime()
     ctx = runtime.context
-    torch.set_num_threads(ctx.threads(config.threads))
-    model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's overloads omit it
-    step = wrap(_Step(model, objective), ctx)
-    if ctx.distributed:  # the same initial weights everywhere (seeded above), own streams after
-        torch.manual_seed(config.seed + ctx.rank)
-    loader = Loader(batches, ctx, config.seed)
-    groups = _param_groups(model, objective, config.weight_decay)
-    optimizer = torch.optim.AdamW(groups, lr=config.lr)
-    total_steps = config.epochs * loader.steps_per_epoch()
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, _schedule(min(config.warmup_steps, total_steps // 4 + 1), total_steps)
-    )
-    run = _Run(
-        step, model, objective, optimizer, scheduler, Precision(runtime.amp, ctx.device),
-        np.random.default_rng(config.seed), History(), ctx,
-    )  # fmt: skip
+    run, loader = _start(model, objective, batches, config, runtime)
     done = run.restore(runtime.checkpoints.load()) if runtime.resume and runtime.checkpoints else 0
     if done:
         log.info("%s: resumed after epoch %d of %d", desc, done, config.epochs)
@@ -192,6 +180,35 @@ def train(
     model.to("cpu")  # evaluated and exported on the CPU, like ONNX Runtime will run it
     model.eval()
     return run.history
+
+
+def _start(
+    model: MultiOutputModel,
+    objective: Objective,
+    batches: Batches,
+    config: TrainConfig,
+    runtime: Runtime,
+) -> tuple[_Run, Loader]:
+    """The run before its first step: the model on its device (wrapped for DDP), the
+    optimizer and schedule, and the loader of this rank's batches."""
+    ctx = runtime.context
+    torch.set_num_threads(ctx.threads(config.threads))
+    model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's overloads omit it
+    step = wrap(_Step(model, objective), ctx)
+    if ctx.distributed:  # the same initial weights everywhere (seeded before), own streams now
+        torch.manual_seed(config.seed + ctx.rank)
+    loader = Loader(batches, ctx, config.seed)
+    groups = _param_groups(model, objective, config.weight_decay)
+    optimizer = torch.optim.AdamW(groups, lr=config.lr)
+    total_steps = config.epochs * loader.steps_per_epoch()
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, _schedule(min(config.warmup_steps, total_steps // 4 + 1), total_steps)
+    )
+    run = _Run(
+        step, model, objective, optimizer, scheduler, Precision(runtime.amp, ctx.device),
+        np.random.default_rng(config.seed), History(), ctx,
+    )  # fmt: skip
+    return run, loader
 
 
 def _run_epoch(
