@@ -8,12 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from contract.manifest import read_manifest, verify_files
 from training.checkpoints import CHECKPOINT_FILE
 from training.cli import main
+from training.errors import FitInputError
 from training.precision import Precision
 from training.shapes.jsonl import write_jsonl
 
@@ -172,3 +174,30 @@ def test_amp_on_cpu_trains_in_bfloat16_and_exports_float32(
     assert manifest.training["amp"] is True
     checkpoint = torch.load(tmp_path / "runs" / "tiny" / CHECKPOINT_FILE, weights_only=True)
     assert all(w.dtype != torch.bfloat16 for w in checkpoint["model"].values())  # float32 kept
+
+
+def test_each_rank_takes_its_own_share_of_every_epoch_in_global_batch_halves() -> None:
+    from training.distributed import Context, Loader
+    from training.methods.data import Batches, Examples, Normalisation
+
+    n = 103
+    images = np.arange(n, dtype=np.uint8)[:, None, None, None].repeat(3, axis=3)  # pixel = index
+    examples = Examples("train", images, None, {"t": np.zeros(n, np.int64)}, {"t": ["a", "b"]})
+    batches = Batches(examples, 16, Normalisation(0.0, 1.0))
+
+    def seen(rank: int, epoch: int) -> list[int]:
+        loader = Loader(batches, Context(rank=rank, world_size=2), seed=0)
+        assert loader.steps_per_epoch() == 51 // 8  # 51 examples per rank, batches of 16 / 2
+        rng = np.random.default_rng(0)  # unused by a distributed loader: the sampler shuffles
+        out = [b["image"][:, 0, 0, 0].int().tolist() for b in loader.epoch(epoch, rng)]
+        assert [len(b) for b in out] == [8] * 6
+        return [i for b in out for i in b]
+
+    for epoch in (1, 2):
+        zero, one = seen(0, epoch), seen(1, epoch)
+        assert not set(zero) & set(one)  # disjoint shares
+        assert seen(0, epoch) == zero  # the same order on a rerun (seeded)
+    assert seen(0, 1) != seen(0, 2)  # set_epoch reshuffles
+    with pytest.raises(FitInputError, match="must divide by the 3 processes"):
+        Loader(batches, Context(rank=0, world_size=3), seed=0)
+    assert Context(local_world_size=2).threads(2) == 1 and Context().threads(2) == 2
