@@ -40,7 +40,7 @@ class HeadConfig:
     patience: int = 4
     valence_weight: float = 1.0
     class_weight: float = 1.0
-    tweet_weight: float = 1.0
+    tweet_weight: float = 0.3  # chosen on the validation slices (README, "text")
     seeds: tuple[int, ...] = (0, 1, 2)
 
     def to_dict(self) -> dict[str, object]:
