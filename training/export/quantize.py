@@ -85,9 +85,21 @@ def quantize_static_qdq(
 
 
 def quantize_dynamic_matmul(
-    fp32: Path, out: Path, *, num_heads: int, hidden_size: int, optimize: bool = True
+    fp32: Path,
+    out: Path,
+    *,
+    num_heads: int,
+    hidden_size: int,
+    keep_fp32: str | None = None,
+    optimize: bool = True,
 ) -> dict[str, Any]:
-    """Dynamic int8 of the MatMuls of a BERT-like ``fp32`` into ``out``."""
+    """Dynamic int8 of the MatMuls of a BERT-like ``fp32`` into ``out``.
+
+    Weights are int8 per output channel: per tensor, a few outlier columns of MiniLM's
+    feed-forward weights set the scale for all and the sentence embedding drifts (median cosine
+    0.961 against fp32 on the held-out sentences; 0.994 per channel). Nodes whose name contains
+    ``keep_fp32`` stay fp32.
+    """
     with tempfile.TemporaryDirectory(prefix="quant-") as tmp:
         source = fp32
         if optimize:
@@ -98,11 +110,15 @@ def quantize_dynamic_matmul(
                 str(fp32), model_type="bert", num_heads=num_heads, hidden_size=hidden_size
             )
             optimized.save_model_to_file(str(source))
+        nodes = onnx.load(str(source), load_external_data=False).graph.node
+        kept = sorted(n.name for n in nodes if keep_fp32 and keep_fp32 in n.name)
         quantize_dynamic(
             str(source),
             str(out),
             op_types_to_quantize=["MatMul"],
+            per_channel=True,
             weight_type=QuantType.QInt8,
+            nodes_to_exclude=kept,
             # the fused ops (com.microsoft domain) defeat ONNX shape inference: say it is float
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
@@ -110,8 +126,9 @@ def quantize_dynamic_matmul(
     return {
         "method": "dynamic int8 (onnxruntime.quantization.quantize_dynamic) of MatMul"
         + (", after the BERT graph optimizer" if optimize else ""),
-        "weights": "int8 per tensor",
+        "weights": "int8 per channel",
         "activations": "uint8, quantized per call",
+        "fp32_nodes": kept,
     }
 
 
