@@ -11,9 +11,19 @@ them; the gate then compares int8 with fp32 on the same samples (issue 16):
 * median cosine of the embeddings at least ``MIN_COSINE_MEDIAN``;
 * every cross-modal query fp32 ranks its photo first still ranks it first.
 
-The classifier head and everything after it (softmax, the ConSE embedding) stay fp32
-(``_fp32_nodes``): quantizing the probabilities to 1/255 steps cost embedding fidelity (median
-cosine 0.9993 against 0.9998) for no speed, since the trunk's convolutions are the cost.
+The softmax and everything after it (the ConSE embedding) stay fp32 (``_fp32_nodes``):
+quantizing the probabilities to 1/255 steps cost embedding fidelity (median cosine 0.9993
+against 0.9998) for no speed, since the trunk's convolutions are the cost.
+
+What was tried against this gate on the 434 samples (top-1 agreement; the other measures pass):
+MinMax on all samples 0.947 (with or without the softmax quantized); the residual Adds fp32
+0.947 (no change: their inputs and outputs are quantized by their neighbours anyway); the stem
+fp32 0.929; the head conv, pooling and classifier fp32 0.945; the classifier alone 0.942; the
+four project convs with the largest fp32-vs-int8 error (``qdq_loss_debug``) fp32 0.942;
+calibrating on the unmirrored half only 0.940. Every disagreement is a photo view whose fp32
+top-1 is below 0.45 with a runner-up close behind (the page, the Hubble field, corner crops),
+so the figure moves by a few views either way with any change; the gate is kept as the issue
+sets it, and a variant below it is not installed.
 """
 
 from __future__ import annotations
