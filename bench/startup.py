@@ -19,6 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,10 +62,16 @@ class Startup:
     models: list[str]
 
 
-def measure_once(models_dir: Path, timeout_s: float) -> Startup:
-    """Start the service once; return seconds to ready, RSS in MiB and the ready models."""
+def measure_once(
+    models_dir: Path, timeout_s: float, settings: Mapping[str, str] | None = None
+) -> Startup:
+    """Start the service once (``settings``: extra ``MMS_*`` variables); return seconds to
+    ready, RSS in MiB and the ready models."""
     port = _free_port()
-    env = {**os.environ, "MMS_MODEL_DIR": str(models_dir), "MMS_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ, "MMS_MODEL_DIR": str(models_dir), "MMS_LOG_LEVEL": "WARNING",
+        **(settings or {}),
+    }  # fmt: skip
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port)], env=env

@@ -5,6 +5,7 @@ the benchmarks all read the repository through these functions. Layout follows T
 
 ```
 <root>/<name>/<version>/model.onnx
+                        model.int8.onnx  (when an int8 variant passed its gate)
                         manifest.json
                         tokenizer.json   (models that take text)
                         report/          (evaluation figures; not read by the service)
@@ -35,6 +36,11 @@ STAGING_PREFIX = "."
 
 _VERSION_NAME = re.compile(r"^[1-9][0-9]{0,17}$")
 _MODEL_NAME = re.compile(MODEL_NAME_PATTERN)
+
+
+def variant_file(precision: str) -> str:
+    """The file of a lower-precision variant beside ``model.onnx``: ``model.<precision>.onnx``."""
+    return f"model.{precision}.onnx"
 
 
 def is_model_name(name: str) -> bool:

@@ -15,6 +15,11 @@ Conventions the schema encodes (and both halves rely on):
   manifest says: ``pixel = (value_0_255 - mean) / std`` per channel.
 * Text inputs are int64 ``(B, T)`` token ids, padded per batch to the longest item (never to a
   fixed length); companion inputs carry the attention mask and token type ids.
+* ``model.onnx`` is the fp32 model (``precision``). ``variants`` lists other files of the same
+  model (``model.int8.onnx``): same inputs, outputs and preprocessing, each with its checksum and
+  how it was made. A variant is listed only when it passed its quality gate against fp32 at build
+  time; the gate's figures are in ``metrics["<precision>_gate"]`` whether it passed or not.
+  Manifests written before variants existed have neither field and read as fp32 only.
 """
 
 from __future__ import annotations
@@ -26,7 +31,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from contract.layout import MANIFEST_FILE, MODEL_FILE, MODEL_NAME_PATTERN, TOKENIZER_FILE
+from contract.layout import (
+    MANIFEST_FILE,
+    MODEL_FILE,
+    MODEL_NAME_PATTERN,
+    TOKENIZER_FILE,
+    variant_file,
+)
 
 __all__ = [
     "MANIFEST_FILE",
@@ -36,8 +47,10 @@ __all__ = [
     "InputSpec",
     "Manifest",
     "OutputSpec",
+    "Precision",
     "TextInput",
     "TokenCompanionInput",
+    "Variant",
     "read_manifest",
     "sha256_file",
     "verify_files",
@@ -121,6 +134,27 @@ class OutputSpec(_Strict):
         return self
 
 
+Precision = Literal["fp32", "int8"]
+_SHA256 = r"^[0-9a-f]{64}$"
+
+
+class Variant(_Strict):
+    """Another file of the same model at a lower precision, installed because it passed its gate."""
+
+    precision: Literal["int8"]
+    file: str = Field(description="beside model.onnx: model.<precision>.onnx")
+    sha256: str = Field(pattern=_SHA256)
+    method: dict[str, Any] = Field(
+        default_factory=dict, description="how it was made (quantizer, calibration, fp32 nodes)"
+    )
+
+    @model_validator(mode="after")
+    def _check_file(self) -> Variant:
+        if self.file != variant_file(self.precision):
+            raise ValueError(f"a {self.precision} variant is {variant_file(self.precision)!r}")
+        return self
+
+
 class Manifest(_Strict):
     """Everything the service needs to pre- and post-process one exported model."""
 
@@ -136,8 +170,12 @@ class Manifest(_Strict):
     parity: dict[str, float] = Field(
         default_factory=dict, description="max abs difference PyTorch vs ONNX Runtime, per output"
     )
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    sha256: str = Field(pattern=_SHA256)
     training: dict[str, Any] = Field(default_factory=dict)
+    precision: Literal["fp32"] = Field(default="fp32", description="of model.onnx")
+    variants: list[Variant] = Field(
+        default_factory=list, description="lower-precision files that passed their gate"
+    )
 
     @model_validator(mode="after")
     def _check_names(self) -> Manifest:
@@ -151,7 +189,28 @@ class Manifest(_Strict):
                 raise ValueError(f"at most one `{role}` input is supported, got {roles}")
         if any(r in ("attention_mask", "token_type_ids") for r in roles) and "text" not in roles:
             raise ValueError("token companion inputs need a `text` input")
+        precisions = [v.precision for v in self.variants]
+        if len(precisions) != len(set(precisions)):
+            raise ValueError(f"one variant per precision, got {precisions}")
         return self
+
+    def variant(self, precision: str) -> Variant | None:
+        """The installed variant of ``precision``, or None."""
+        return next((v for v in self.variants if v.precision == precision), None)
+
+    def model_file(self, precision: str) -> str:
+        """The file that serves ``precision``: ``model.onnx`` for fp32, else its variant's."""
+        if precision == self.precision:
+            return MODEL_FILE
+        variant = self.variant(precision)
+        if variant is None:
+            raise KeyError(f"{self.name} has no {precision} variant")
+        return variant.file
+
+    @property
+    def precisions(self) -> list[str]:
+        """Every precision this version can serve, fp32 first."""
+        return [self.precision, *(v.precision for v in self.variants)]
 
     @property
     def modalities(self) -> frozenset[str]:
@@ -193,15 +252,9 @@ def verify_files(manifest: Manifest, version_dir: Path, *, check_location: bool 
     ``check_location=False`` skips the name/version check against the folder names, for a
     version directory still being staged under a temporary name.
     """
-    model_path = version_dir / MODEL_FILE
-    if not model_path.is_file():
-        raise ValueError(f"{model_path} is missing")
-    actual = sha256_file(model_path)
-    if actual != manifest.sha256:
-        raise ValueError(
-            f"{model_path} has sha256 {actual[:12]}…, the manifest says {manifest.sha256[:12]}…; "
-            "re-export the model or restore the matching file"
-        )
+    _check_file(version_dir / MODEL_FILE, manifest.sha256)
+    for variant in manifest.variants:
+        _check_file(version_dir / variant.file, variant.sha256)
     misplaced = (
         manifest.name != version_dir.parent.name or str(manifest.version) != version_dir.name
     )
@@ -213,3 +266,14 @@ def verify_files(manifest: Manifest, version_dir: Path, *, check_location: bool 
     text = manifest.input("text")
     if isinstance(text, TextInput) and not (version_dir / text.tokenizer).is_file():
         raise ValueError(f"{version_dir / text.tokenizer} (the model's tokenizer) is missing")
+
+
+def _check_file(path: Path, sha256: str) -> None:
+    if not path.is_file():
+        raise ValueError(f"{path} is missing")
+    actual = sha256_file(path)
+    if actual != sha256:
+        raise ValueError(
+            f"{path} has sha256 {actual[:12]}…, the manifest says {sha256[:12]}…; "
+            "re-export the model or restore the matching file"
+        )

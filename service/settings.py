@@ -18,6 +18,7 @@ Providers = Literal["auto", "cpu", "cuda"]
 ModelControlMode = Literal["none", "poll", "explicit"]
 GalleryBackend = Literal["edge", "qdrant"]
 GraphOptimization = Literal["disable", "basic", "extended", "all"]
+PrecisionSetting = Literal["auto", "fp32", "int8"]
 
 
 class Settings(BaseSettings):
@@ -48,6 +49,17 @@ class Settings(BaseSettings):
         "but it burns the CPU that decoding and HTTP need when cores are few or shared",
     )
     warmup: bool = Field(default=True, description="run one batch per model before it is ready")
+    precision: PrecisionSetting = Field(
+        default="auto",
+        description="which file of a model serves: auto = its int8 variant where one passed the "
+        "build's quality gate and this CPU has int8 dot-product instructions (VNNI or AMX) and "
+        "no GPU is in use, else fp32; fp32 = always model.onnx; int8 = the int8 variant where "
+        "there is one (models without one serve fp32)",
+    )
+    model_precisions: Annotated[dict[str, PrecisionSetting], NoDecode] = Field(
+        default_factory=dict,
+        description="per-model overrides of precision, e.g. vision=fp32;text=int8",
+    )
 
     # Dynamic batching
     max_batch_size: int = Field(
@@ -172,14 +184,14 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("model_version_policies", mode="before")
+    @field_validator("model_version_policies", "model_precisions", mode="before")
     @classmethod
     def _split_policies(cls, value: object) -> object:
         """Accept ``a=latest:2;b=specific:1,2`` (environment) as well as a dict (code)."""
         if isinstance(value, str):
             pairs = [part.split("=", 1) for part in value.split(";") if part.strip()]
             if any(len(pair) != 2 for pair in pairs):
-                raise ValueError("write per-model policies as name=policy;name=policy")
+                raise ValueError("write per-model settings as name=value;name=value")
             return {name.strip(): policy.strip() for name, policy in pairs}
         return value
 
@@ -199,6 +211,10 @@ class Settings(BaseSettings):
     def policy_for(self, name: str) -> VersionPolicy:
         """The version policy of model ``name`` (its override, else the global one)."""
         return VersionPolicy.parse(self.model_version_policies.get(name, self.version_policy))
+
+    def precision_for(self, name: str) -> PrecisionSetting:
+        """The precision setting of model ``name`` (its override, else the global one)."""
+        return self.model_precisions.get(name, self.precision)
 
     @model_validator(mode="after")
     def _check_queue_fits_a_request(self) -> Settings:

@@ -54,6 +54,12 @@ class ModelInfo(BaseModel):
     )
     version_policy: str = Field(default="", description="latest:N | all | specific:1,2")
     providers: list[str] = Field(description="ONNX Runtime execution providers in use")
+    precision: str | None = Field(
+        default=None, description="fp32 | int8: the file of `version` that serves (MMS_PRECISION)"
+    )
+    precisions: list[str] = Field(
+        default_factory=list, description="what `version` can serve: fp32 and its gated variants"
+    )
     kind: str | None = None
     description: str = ""
     modalities: list[str] = Field(default_factory=list, description="what each item must carry")
@@ -88,7 +94,8 @@ def model_info(model: ServedModel, engine: Engine) -> ModelInfo:
     entry = engine.registry.entry(model.name)
     info = ModelInfo(
         name=model.name, state=model.state.value, reason=model.reason, version=model.version,
-        versions=model.versions, providers=model.providers, load_seconds=model.load_seconds,
+        versions=model.versions, providers=model.providers, precision=model.precision,
+        load_seconds=model.load_seconds,
         batching=_batching(model),
         serving_versions=sorted(entry.serving) if entry else [],
         failed_versions={v: m.reason or "" for v, (m, _) in entry.failed.items()} if entry else {},
@@ -102,6 +109,7 @@ def model_info(model: ServedModel, engine: Engine) -> ModelInfo:
             "kind": manifest.kind,
             "description": manifest.description,
             "modalities": sorted(manifest.modalities),
+            "precisions": manifest.precisions,
             "inputs": manifest.inputs,
             "heads": manifest.outputs,
             "metrics": manifest.metrics,

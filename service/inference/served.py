@@ -24,11 +24,12 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from contract.manifest import MANIFEST_FILE, MODEL_FILE, Manifest, read_manifest, verify_files
+from contract.manifest import MANIFEST_FILE, Manifest, read_manifest, verify_files
 from service.errors import NotReadyError
 from service.events import Observer
 from service.inference.autotune import BatchProfile, tune_batch_size
 from service.inference.batcher import Batcher, BatcherConfig, BatcherStats
+from service.inference.precision import choose, cpu_has_int8_dot
 from service.inference.prepare import Preprocessor
 from service.inference.providers import CUDA
 from service.inference.session import (
@@ -79,6 +80,7 @@ class ServedModel:
         self.state = ModelState.LOADING
         self.reason: str | None = None
         self.providers: list[str] = []
+        self.precision: str | None = None  # fp32 | int8: the file that serves (set at load)
         self.load_seconds: float | None = None
         self.profile: BatchProfile | None = None  # the batch limit (set at load) and its timings
         self._settings = settings
@@ -242,9 +244,14 @@ class ServedModel:
             manifest, version_dir, max_image_pixels=settings.max_image_pixels,
             max_text_chars=settings.max_text_chars,
         )  # fmt: skip
-        onnx = create_session(version_dir / MODEL_FILE, session)
+        choice = choose(
+            manifest, settings.precision_for(self.name),
+            fast_int8=cpu_has_int8_dot(), on_gpu=session.providers == "cuda",
+        )  # fmt: skip
+        log.info("model %s/%s serves %s (%s)", self.name, self.version, choice.file, choice.why)
+        onnx = create_session(version_dir / choice.file, session)
         runner = ModelRunner(manifest, onnx, preprocessor.pad_values())
-        self.providers = runner.providers
+        self.providers, self.precision = runner.providers, choice.precision
         _check_gpu(settings, runner.providers)
         self.profile = _warm_up(runner, preprocessor, settings)
         self._preprocessor, self._runner = preprocessor, runner

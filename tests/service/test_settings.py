@@ -68,3 +68,26 @@ def test_gallery_settings_become_the_gallery_config(monkeypatch: pytest.MonkeyPa
         monkeypatch.delenv(f"MMS_GALLERY_{name}", raising=False)
     defaults = GalleryConfig.from_settings(Settings())
     assert defaults == GalleryConfig()
+
+
+def test_precision_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().precision_for("vision") == "auto"
+    monkeypatch.setenv("MMS_PRECISION", "int8")
+    monkeypatch.setenv("MMS_MODEL_PRECISIONS", "vision=fp32; text=auto")
+    settings = Settings()
+    assert settings.precision_for("vision") == "fp32"
+    assert settings.precision_for("text") == "auto"
+    assert settings.precision_for("shapes-vqa") == "int8"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"precision": "int4"},
+        {"model_precisions": {"vision": "fp16"}},
+        {"model_precisions": "vision"},
+    ],
+)
+def test_unknown_precisions_are_rejected(bad: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        Settings(**bad)  # type: ignore[arg-type]

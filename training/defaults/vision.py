@@ -27,6 +27,7 @@ from contract.layout import MODEL_FILE
 from contract.manifest import ImageInput, Manifest, OutputSpec
 from training.data.photos import SAMPLE_PHOTOS, sample_batch
 from training.defaults import BuildRequest
+from training.defaults.vision_int8 import VisionInt8
 from training.export import export_model
 from training.export.provenance import code_revision, package_versions
 from training.export.report import save_figure, write_metrics
@@ -238,5 +239,6 @@ def build_vision(request: BuildRequest) -> list[Manifest]:
         check_example=_photo_tensor(["rocket", "china", "flower"]),
         evaluate=check.evaluate,
         report=check.report,
+        variants=VisionInt8(image_input(), labels, queries),
     )
     return [manifest]

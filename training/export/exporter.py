@@ -3,8 +3,10 @@
 Follows timm's ``utils/onnx.py`` and Optimum's ``validate_model_outputs``: nothing lands in
 ``models/`` until ``onnx.checker`` passes and ONNX Runtime agrees with PyTorch (max abs
 difference within ``atol``) on the example batch and on a second batch of another size, which
-also proves that the dynamic axes really are dynamic (pytorch#148886). The caller's evaluation
-and report hooks run on the staged directory too, so an installed version is never rewritten.
+also proves that the dynamic axes really are dynamic (pytorch#148886). The caller's evaluation,
+variant and report hooks run on the staged directory too, so an installed version is never
+rewritten; a lower-precision variant (``training.export.variants``) lands beside ``model.onnx``
+only when it passed its gate against the fp32 file.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from contract.manifest import (
     write_manifest,
 )
 from training.export.staging import install, staged_version
+from training.export.variants import MakeVariants, keep_passing
 from training.versions import VersionTakenError
 
 log = logging.getLogger(__name__)
@@ -169,6 +172,7 @@ def export_model(
     check_example: Mapping[str, torch.Tensor] | None = None,
     evaluate: Evaluate | None = None,
     report: Report | None = None,
+    variants: MakeVariants | None = None,
     atol: float = 1e-4,
 ) -> Manifest:
     """Export ``model`` to ``models_dir/name/version/`` and return the manifest written there.
@@ -176,9 +180,10 @@ def export_model(
     ``model.forward`` takes the inputs positionally in the order of ``inputs`` and returns a dict
     keyed by output names. In a staging directory beside the target: export, ``onnx.checker``,
     ONNX Runtime against PyTorch on ``example`` and ``check_example``, the ``extra_files``, then
-    ``evaluate`` (its metrics join ``metrics``), the manifest, ``report``; only then is the
-    directory renamed into place. ``version=None`` takes the next free version; an existing
-    version is written over only with ``replace=True``.
+    ``evaluate`` (its metrics join ``metrics``), ``variants`` (the ones that pass their gate are
+    listed in the manifest, the others deleted; every gate's figures join ``metrics``), the
+    manifest, ``report``; only then is the directory renamed into place. ``version=None`` takes
+    the next free version; an existing version is written over only with ``replace=True``.
 
     Raises ``ExportError`` (and installs nothing) when the graph fails the checker, ONNX Runtime
     differs from PyTorch by more than ``atol`` on any output, the files do not match the manifest,
@@ -202,6 +207,7 @@ def export_model(
         for filename, source in (extra_files or {}).items():
             shutil.copy2(source, staged / filename)
         measured = evaluate(staged) if evaluate is not None else {}
+        built, gates = keep_passing(name, staged, variants(staged)) if variants else ([], {})
         manifest = Manifest.model_validate(
             {
                 "name": name,
@@ -211,10 +217,11 @@ def export_model(
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "inputs": inputs,
                 "outputs": outputs,
-                "metrics": {**(metrics or {}), **measured},
+                "metrics": {**(metrics or {}), **measured, **gates},
                 "parity": parity,
                 "sha256": sha256_file(path),
                 "training": dict(training or {}),
+                "variants": built,
             }
         )
         _write_checked(manifest, staged)

@@ -1,0 +1,142 @@
+"""The int8 gates of the default models, on synthetic outputs: each check can fail on its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training.data.augment import VIEWS_PER_PHOTO, views
+from training.data.imagenet_photos import imagenet_photos
+from training.data.photos import SAMPLE_PHOTOS
+from training.data.sentiment_corpora import CORPORA, Item
+from training.defaults import text_int8, vision_int8
+
+N_NET = 20
+RNG = np.random.default_rng(0)
+
+
+def _photo_set() -> vision_int8.PhotoSet:
+    """11 sample photos then 20 ImageNet photos (classes 100..119), VIEWS_PER_PHOTO each."""
+    names = [p.name for p in SAMPLE_PHOTOS] + [f"imagenet_{k:02d}" for k in range(N_NET)]
+    classes = [None] * len(SAMPLE_PHOTOS) + list(range(100, 100 + N_NET))
+    return vision_int8.PhotoSet(np.zeros((len(names) * VIEWS_PER_PHOTO, 1)), names, classes)
+
+
+def _labels() -> list[str]:
+    """Class k (k < 11) is the expected label of sample photo k, so top-1 = k is right."""
+    labels = [f"class {k}" for k in range(1000)]
+    for k, photo in enumerate(SAMPLE_PHOTOS):
+        labels[k] = photo.labels[0] if photo.labels else labels[k]
+    return labels
+
+
+def _fp32(photos: vision_int8.PhotoSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Probabilities peaked on each photo's class, one unit embedding axis per photo, and the
+    queries (the sample photos' axes), so every query finds its photo."""
+    n = len(photos.images)
+    owner = np.arange(n) // VIEWS_PER_PHOTO
+    top = np.array([photos.imagenet_labels[o] or o for o in owner])
+    probs = np.full((n, 1000), 0.1 / 999)
+    probs[np.arange(n), top] = 0.9
+    embeddings = np.zeros((n, 64))
+    embeddings[np.arange(n), owner] = 1.0
+    return probs, embeddings, np.eye(64)[: len(SAMPLE_PHOTOS)]
+
+
+def _vision_failures(change: str) -> list[str]:
+    photos = _photo_set()
+    probs, embeddings, queries = _fp32(photos)
+    p8, e8 = probs.copy(), embeddings.copy()
+    if change == "agreement":  # 6 % of views change their top-1, none of them an original
+        views_ = [k for k in range(len(p8)) if k % VIEWS_PER_PHOTO][: int(0.06 * len(p8))]
+        p8[views_] = np.roll(p8[views_], 1, axis=1)
+    elif change == "expected":  # coffee (sample photo 1) is no longer an espresso
+        p8[VIEWS_PER_PHOTO] = np.roll(p8[VIEWS_PER_PHOTO], 500)
+    elif change == "imagenet":  # one ImageNet photo itself misclassified
+        k = len(SAMPLE_PHOTOS) * VIEWS_PER_PHOTO
+        p8[k] = np.roll(p8[k], 3)
+    elif change == "cosine":  # every embedding tilted by ~3 degrees
+        e8 = e8 + 0.05 * np.roll(e8, 1, axis=1)
+        e8 /= np.linalg.norm(e8, axis=1, keepdims=True)
+    elif change == "crossmodal":  # the horse's photo moves onto the astronaut's axis
+        e8[5 * VIEWS_PER_PHOTO] = embeddings[3 * VIEWS_PER_PHOTO]
+    figures, failed = vision_int8.gate_figures(
+        photos, (probs, embeddings), (p8, e8), _labels(), queries
+    )
+    assert figures["samples"] == len(probs)
+    return failed
+
+
+def test_the_vision_gate_passes_an_identical_model() -> None:
+    assert _vision_failures("none") == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("agreement", "top-1 agreement"),
+        ("expected", "sample photos with an expected label 4/5"),
+        ("imagenet", "ImageNet-20 top-1 0.95 below fp32's 1.00"),
+        ("cosine", "embedding cosine median"),
+        ("crossmodal", "no longer ranking their photo first: ['horse']"),
+    ],
+)
+def test_each_vision_check_fails_on_its_own(change: str, message: str) -> None:
+    failed = _vision_failures(change)
+    assert len(failed) == 1 and message in failed[0], failed
+
+
+def _text_items(per_corpus: int = 200) -> list[Item]:
+    return [
+        Item(corpus, str(k), float(RNG.uniform(-4, 4)), f"sentence {k}")
+        for corpus in CORPORA
+        for k in range(per_corpus)
+    ]
+
+
+def _text_outputs(items: list[Item], noise: float) -> text_int8.Outputs:
+    truth = np.array([i.mean for i in items])
+    valence = truth + RNG.normal(0, noise, len(truth))
+    sentiment = np.eye(3)[np.where(valence > 0.05, 2, np.where(valence < -0.05, 0, 1))]
+    embedding = RNG.normal(size=(len(items), 16))
+    return sentiment, valence, embedding / np.linalg.norm(embedding, axis=1, keepdims=True)
+
+
+def test_the_text_gate_passes_equal_outputs_and_fails_a_worse_model() -> None:
+    items = _text_items()
+    fp32 = _text_outputs(items, noise=1.0)
+    figures, failed = text_int8.gate_figures(items, fp32, fp32)
+    assert failed == []
+    assert set(figures["corpora"]) == set(CORPORA)
+    worse = _text_outputs(items, noise=3.0)
+    _, failed = text_int8.gate_figures(items, fp32, (worse[0], worse[1], fp32[2]))
+    assert failed and all("more than 0.01 apart" in f for f in failed)
+    _, failed = text_int8.gate_figures(items, fp32, (fp32[0], fp32[1], worse[2]))
+    assert len(failed) == 1 and "embedding cosine median" in failed[0]
+
+
+def test_every_photo_has_its_views_and_foolbox_gives_20_labelled_photos() -> None:
+    photos = imagenet_photos()
+    assert len(photos) == 20 and all(0 <= p.label < 1000 for p in photos)
+    original = photos[0].load()
+    made = views(original)
+    assert len(made) == VIEWS_PER_PHOTO
+    assert made[0].size == original.size  # view 0 is the photo itself
+    assert len({v.size for v in made}) > 1
+
+
+def test_without_foolbox_the_vision_variant_is_skipped_with_the_fix(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import importlib.metadata
+
+    def missing(name: str) -> None:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", missing)
+    hook = vision_int8.VisionInt8(None, [], np.zeros((0, 4)))  # type: ignore[arg-type]
+    [candidate] = hook(tmp_path)
+    assert not candidate.passed
+    assert candidate.skipped is not None and "pip install --no-deps foolbox" in candidate.skipped

@@ -1,0 +1,183 @@
+"""The int8 variant of ``vision``: static QDQ calibrated on every real photo the build has, gated.
+
+Samples: the 11 scikit-image/scikit-learn photos and the 20 labelled ImageNet photos of the
+foolbox wheel, each in ``training.data.augment.VIEWS_PER_PHOTO`` crops and mirror images (view 0
+is the photo itself), through the manifest's preprocessing. Calibration (MinMax) runs on all of
+them; the gate then compares int8 with fp32 on the same samples (issue 16):
+
+* the labelled sample photos still get an expected label (chelsea a cat, coffee espresso, ...);
+* ImageNet-20 top-1 (the photos themselves) not worse than fp32's;
+* top-1 agreement with fp32 at least ``MIN_AGREEMENT`` over every photo and view;
+* median cosine of the embeddings at least ``MIN_COSINE_MEDIAN``;
+* every cross-modal query fp32 ranks its photo first still ranks it first.
+
+The softmax and everything after it (the ConSE embedding) stay fp32 (``_fp32_nodes``):
+quantizing the probabilities to 1/255 steps cost embedding fidelity (median cosine 0.9993
+against 0.9998) for no speed, since the trunk's convolutions are the cost.
+
+What was tried against this gate on the 434 samples (top-1 agreement; the other measures pass):
+MinMax on all samples 0.947 (with or without the softmax quantized); the residual Adds fp32
+0.947 (no change: their inputs and outputs are quantized by their neighbours anyway); the stem
+fp32 0.929; the head conv, pooling and classifier fp32 0.945; the classifier alone 0.942; the
+four project convs with the largest fp32-vs-int8 error (``qdq_loss_debug``) fp32 0.942;
+calibrating on the unmirrored half only 0.940. Every disagreement is a photo view whose fp32
+top-1 is below 0.45 with a runner-up close behind (the page, the Hubble field, corner crops),
+so the figure moves by a few views either way with any change; the gate is kept as the issue
+sets it, and a variant below it is not installed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from contract.layout import MODEL_FILE, variant_file
+from contract.manifest import ImageInput
+from contract.preprocess import image_tensor
+from training.data.augment import VIEWS_PER_PHOTO, views
+from training.data.imagenet_photos import PhotosMissingError, imagenet_photos
+from training.data.photos import SAMPLE_PHOTOS, load_photo
+from training.export.quantize import ms_per_item, quantize_static_qdq
+from training.export.variants import Candidate, failures
+
+log = logging.getLogger(__name__)
+
+PRECISION = "int8"
+MIN_AGREEMENT = 0.95
+MIN_COSINE_MEDIAN = 0.999
+_HEAD_FROM = "Softmax"  # this node and every node after it stay fp32
+
+
+@dataclass(frozen=True)
+class PhotoSet:
+    """Every photo in every view, preprocessed: ``images`` ``(P * V, 3, H, W)``, photo-major."""
+
+    images: np.ndarray
+    names: list[str]
+    imagenet_labels: list[int | None]  # the class of a foolbox photo, None for a sample photo
+
+    def originals(self) -> np.ndarray:
+        """The index of each photo's own view (view 0) in ``images``."""
+        return np.arange(len(self.names)) * VIEWS_PER_PHOTO
+
+
+def photo_set(spec: ImageInput) -> PhotoSet:
+    """The sample and ImageNet photos with their views (``PhotosMissingError`` without foolbox)."""
+    labelled = imagenet_photos()
+    photos = [load_photo(p.name) for p in SAMPLE_PHOTOS] + [p.load() for p in labelled]
+    images = np.stack([image_tensor(view, spec) for photo in photos for view in views(photo)])
+    return PhotoSet(
+        images,
+        [p.name for p in SAMPLE_PHOTOS] + [p.name for p in labelled],
+        [None] * len(SAMPLE_PHOTOS) + [p.label for p in labelled],
+    )
+
+
+def _run(path: Path, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    probs, embeddings = [], []
+    for start in range(0, len(images), 16):
+        p, e = session.run(["imagenet", "embedding"], {"image": images[start : start + 16]})
+        probs.append(p)
+        embeddings.append(e)
+    return np.concatenate(probs), np.concatenate(embeddings)
+
+
+def _fp32_nodes(model_path: Path) -> list[str]:
+    nodes = onnx.load(str(model_path), load_external_data=False).graph.node
+    start = next(k for k, node in enumerate(nodes) if node.op_type == _HEAD_FROM)
+    return [node.name for node in nodes[start:]]
+
+
+def gate_figures(
+    photos: PhotoSet,
+    fp32: tuple[np.ndarray, np.ndarray],
+    int8: tuple[np.ndarray, np.ndarray],
+    labels: list[str],
+    queries: np.ndarray,
+) -> tuple[dict[str, Any], list[str]]:
+    """The gate's figures for int8 against fp32 on ``photos``, and the checks that failed."""
+    (p32, e32), (p8, e8) = fp32, int8
+    top32, top8 = p32.argmax(1), p8.argmax(1)
+    own = photos.originals()
+    expected = [(k, set(p.labels)) for k, p in enumerate(SAMPLE_PHOTOS) if p.labels]
+    right = sum(labels[top8[own[k]]] in want for k, want in expected)
+    net = [(k, c) for k, c in enumerate(photos.imagenet_labels) if c is not None]
+    net32 = float(np.mean([top32[own[k]] == c for k, c in net]))
+    net8 = float(np.mean([top8[own[k]] == c for k, c in net]))
+    agreement = float(np.mean(top32 == top8))
+    cosine = np.sum(e32 * e8, axis=1)  # both unit vectors
+    samples = own[: len(SAMPLE_PHOTOS)]
+    first32 = (queries @ e32[samples].T).argmax(1)
+    first8 = (queries @ e8[samples].T).argmax(1)
+    kept = [k for k in range(len(samples)) if first32[k] == k]
+    lost = [SAMPLE_PHOTOS[k].name for k in kept if first8[k] != k]
+    figures = {
+        "samples": len(top32),
+        "sample_photos_expected_label": f"{right}/{len(expected)}",
+        "imagenet20_top1": {"fp32": round(net32, 4), "int8": round(net8, 4)},
+        "top1_agreement": round(agreement, 4),
+        "embedding_cosine": {
+            "median": round(float(np.median(cosine)), 5),
+            "min": round(float(cosine.min()), 5),
+        },
+        "crossmodal_ranked_first": {
+            "fp32": f"{len(kept)}/{len(samples)}",
+            "int8": f"{len(kept) - len(lost)}/{len(samples)}",
+        },
+    }
+    failed = failures(
+        [
+            (
+                right == len(expected),
+                f"sample photos with an expected label {right}/{len(expected)}",
+            ),
+            (net8 >= net32, f"ImageNet-20 top-1 {net8:.2f} below fp32's {net32:.2f}"),
+            (agreement >= MIN_AGREEMENT, f"top-1 agreement {agreement:.4f} < {MIN_AGREEMENT}"),
+            (
+                float(np.median(cosine)) >= MIN_COSINE_MEDIAN,
+                f"embedding cosine median {np.median(cosine):.5f} < {MIN_COSINE_MEDIAN}",
+            ),
+            (not lost, f"queries no longer ranking their photo first: {lost}"),
+        ]
+    )
+    return figures, failed
+
+
+class VisionInt8:
+    """The variants hook of ``build_vision``: quantize the staged fp32 file, then gate it."""
+
+    def __init__(self, spec: ImageInput, labels: list[str], queries: np.ndarray) -> None:
+        self.spec, self.labels, self.queries = spec, labels, queries
+
+    def __call__(self, staged: Path) -> list[Candidate]:
+        started = time.perf_counter()
+        file = variant_file(PRECISION)
+        try:
+            photos = photo_set(self.spec)
+        except PhotosMissingError as exc:
+            return [Candidate(PRECISION, file, skipped=str(exc))]
+        fp32_path, int8_path = staged / MODEL_FILE, staged / file
+        method = quantize_static_qdq(
+            fp32_path, int8_path, "image", photos.images, exclude=_fp32_nodes(fp32_path)
+        )
+        method["calibration"] = (
+            f"{len(photos.names)} photos (scikit-image, scikit-learn, foolbox ImageNet) x "
+            f"{VIEWS_PER_PHOTO} crops and mirror images"
+        )
+        fp32, int8 = _run(fp32_path, photos.images), _run(int8_path, photos.images)
+        figures, failed = gate_figures(photos, fp32, int8, self.labels, self.queries)
+        one = photos.images[photos.originals()]
+        figures["ms_per_image_1_thread"] = {
+            "fp32": ms_per_item(fp32_path, {"image": one}),
+            "int8": ms_per_item(int8_path, {"image": one}),
+        }
+        seconds = time.perf_counter() - started
+        return [Candidate(PRECISION, file, method, figures, failed, seconds)]
