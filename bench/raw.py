@@ -34,10 +34,12 @@ JPEG_QUALITY = 90
 MAX_PIXELS = 40_000_000
 
 
-def open_session(version_dir: Path, settings: Settings) -> ort.InferenceSession:
+def open_session(
+    version_dir: Path, settings: Settings, model_file: str = MODEL_FILE
+) -> ort.InferenceSession:
     """A session created exactly as the service creates it, from the same ``MMS_*`` settings."""
     config = SessionConfig.from_settings(settings).resolved()
-    return create_session(version_dir / MODEL_FILE, config)
+    return create_session(version_dir / model_file, config)
 
 
 def _photo_paths() -> list[Path]:
