@@ -17,11 +17,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
-__all__ = ["free_port", "serve", "uvicorn_command", "wait_ready"]
+__all__ = ["Served", "free_port", "serve", "serve_process", "uvicorn_command", "wait_ready"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,24 @@ def uvicorn_command(app: str, port: int) -> list[str]:
             "--no-access-log", "--log-level", "warning"]  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Served:
+    """A server the benchmark started: its base URL and process id."""
+
+    base: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server so far, with every process it spawned."""
+        root = psutil.Process(self.pid)
+        total = 0.0
+        for proc in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+
+
 @contextlib.contextmanager
 def serve(
     app: str | Callable[[int], list[str]],
@@ -77,7 +97,20 @@ def serve(
     ready_path: str,
     timeout_s: float = 180.0,
 ) -> Iterator[str]:
-    """Serve ``app`` in a child process on a free port; yield its base URL.
+    """Serve ``app`` in a child process on a free port; yield its base URL (``serve_process``)."""
+    with serve_process(app, env=env, ready_path=ready_path, timeout_s=timeout_s) as served:
+        yield served.base
+
+
+@contextlib.contextmanager
+def serve_process(
+    app: str | Callable[[int], list[str]],
+    *,
+    env: dict[str, str] | None = None,
+    ready_path: str,
+    timeout_s: float = 180.0,
+) -> Iterator[Served]:
+    """Serve ``app`` in a child process on a free port; yield its URL and process id.
 
     Args:
         app: import string of a uvicorn app factory taking no arguments, or a function that
@@ -102,6 +135,6 @@ def serve(
                 logfile.seek(0)
                 log.error("server %s failed:\n%s", cmd, logfile.read().decode(errors="replace"))
                 raise
-            yield base
+            yield Served(base, proc.pid)
         finally:
             _stop(proc)
