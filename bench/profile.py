@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             profile = _profile(served.base, endpoint, bodies(endpoint), args.requests, out)
         print(f"--- /v1/{endpoint}: profile of {args.requests} lone requests ({out}) ---")
         tree, _, flat = profile.partition(FLAT_MARK)
-        print("\n".join(tree.splitlines()[:45] + [FLAT_MARK] + flat.splitlines()[:30]))
+        print("\n".join([*tree.splitlines()[:45], FLAT_MARK, *flat.splitlines()[:30]]))
     report["loadavg_end"] = os.getloadavg()
     for endpoint in ("sentiment", "classify"):
         ours, plain = report[f"ours_{endpoint}"], report[f"plain_{endpoint}"]

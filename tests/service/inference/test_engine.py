@@ -135,7 +135,7 @@ async def test_short_texts_are_tokenised_on_the_event_loop_images_and_long_texts
     short = await client.post("/v1/sentiment", json={"items": [{"text": "good"}]})
     assert short.status_code == 200 and hops == []  # no hop for a few words
     texts = [{"text": "good " * 39}] * 3  # 585 characters in all
-    assert 585 > served_module.INLINE_TEXT_CHARS
+    assert served_module.INLINE_TEXT_CHARS < 585
     long = await client.post("/v1/sentiment", json={"items": texts})
     assert long.status_code == 200 and hops == ["thread"]
     image = await client.post("/v1/classify", json={"items": [{"image": b64(png())}]})
