@@ -29,6 +29,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
+from bench.raw import large_version
 from contract.layout import latest_version_dir
 from contract.manifest import MODEL_FILE, ImageInput, read_manifest
 from contract.preprocess import image_tensor
@@ -36,7 +37,6 @@ from service.inference import images
 from training.data.photos import SAMPLE_PHOTOS, load_photo
 
 MAX_PIXELS = 40_000_000
-LARGE = (1920, 1280)
 JPEG_QUALITY = 90
 
 
@@ -45,15 +45,6 @@ def jpeg(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
     return buffer.getvalue()
-
-
-def large_version(image: Image.Image, size: tuple[int, int] = LARGE) -> Image.Image:
-    """``image`` scaled to cover ``size`` and centre-cropped to it (a camera-sized photo)."""
-    scale = max(size[0] / image.width, size[1] / image.height)
-    scaled = image.resize((round(image.width * scale), round(image.height * scale)),
-                          Image.Resampling.BICUBIC)  # fmt: skip
-    left, top = (scaled.width - size[0]) // 2, (scaled.height - size[1]) // 2
-    return scaled.crop((left, top, left + size[0], top + size[1]))
 
 
 def _crops(image: Image.Image, rng: np.random.Generator, count: int) -> list[Image.Image]:
