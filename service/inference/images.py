@@ -111,7 +111,7 @@ def _scaled_jpeg(
         )
     except ValueError:  # corrupt, truncated or unusual: the Pillow path handles (or reports) it
         return None
-    image = Image.fromarray(pixels, "RGB")
+    image = Image.fromarray(pixels)  # (H, W, 3) uint8: RGB
     method = _TRANSPOSE.get(orientation)
     return image.transpose(method) if method is not None else image
 
