@@ -3,8 +3,9 @@
 A :class:`ServedModel` is everything the service knows about one model: its state (``loading`` ->
 ``ready`` | ``failed`` with a reason), its manifest, preprocessor, ONNX Runtime runner, batch
 limit, batcher (with its stats) and the version it serves. The registry hands it out; requests
-call :meth:`ServedModel.run` (decode and tokenise off the event loop, then join the batch) or
-:meth:`ServedModel.infer` for items they prepared themselves inside :meth:`preparing`.
+call :meth:`ServedModel.run` (decode and tokenise off the event loop, except a few short texts,
+then join the batch) or :meth:`ServedModel.infer` for items they prepared themselves inside
+:meth:`preparing`.
 
 Several versions of a model serve at once as one object per ``(name, version)``; the lifecycle
 (``lifecycle.py``) loads a new one beside the old, and :meth:`ServedModel.retire` lets the old one
