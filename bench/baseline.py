@@ -6,7 +6,8 @@ request (no batching), in FastAPI's default thread pool (a sync handler), with n
 Comparing it with the service isolates what dynamic batching and the rest of the service add.
 
 Run by the benchmark as ``uvicorn --factory bench.baseline:create_baseline_app`` with
-``MMS_MODEL_DIR`` (and the other ``MMS_*`` session settings) and ``BENCH_MODEL`` set.
+``MMS_MODEL_DIR`` (and the other ``MMS_*`` session settings) and ``BENCH_MODEL`` set;
+``BENCH_MODEL_FILE`` names the ONNX file of the version directory (default ``model.onnx``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pydantic import BaseModel
 
 from bench.raw import open_session
 from contract.layout import latest_version_dir
-from contract.manifest import ImageInput, Manifest, read_manifest
+from contract.manifest import MODEL_FILE, ImageInput, Manifest, read_manifest
 from service.api.inputs import decode_base64
 from service.inference.images import decode_image, image_tensor
 from service.settings import Settings
@@ -39,7 +40,10 @@ class ClassifyRequest(BaseModel):
     top_k: int = 5
 
 
-def _top_k(manifest: Manifest, outputs: dict[str, np.ndarray], k: int) -> dict[str, object]:
+def top_k_heads(
+    manifest: Manifest, outputs: dict[str, np.ndarray], k: int
+) -> dict[str, object]:
+    """The classification heads' top ``k`` labels of a one-row output, as ``/v1/classify``."""
     heads: dict[str, object] = {}
     for spec in manifest.outputs:
         if spec.type in ("softmax", "sigmoid") and spec.labels:
@@ -80,7 +84,7 @@ def classify(body: ClassifyRequest, request: Request) -> dict[str, object]:
         picture = decode_image(decode_base64(item.image), model.max_pixels)
         batch = image_tensor(picture, model.spec)[None]  # (1, 3, H, W)
         outputs = dict(zip(names, model.session.run(names, {model.spec.name: batch}), strict=True))
-        results.append({"heads": _top_k(model.manifest, outputs, body.top_k)})
+        results.append({"heads": top_k_heads(model.manifest, outputs, body.top_k)})
     return {"model": model.name, "version": model.manifest.version, "results": results}
 
 
@@ -93,7 +97,7 @@ def create_baseline_app() -> FastAPI:
     spec = manifest.input("image")
     if not isinstance(spec, ImageInput):
         raise ValueError(f"model {name!r} has no image input; the baseline needs one")
-    session = open_session(version_dir, settings)
+    session = open_session(version_dir, settings, os.environ.get("BENCH_MODEL_FILE", MODEL_FILE))
     app = FastAPI()
     app.state.model = _Model(name, manifest, session, spec, settings.max_image_pixels)
     app.include_router(router)

@@ -26,18 +26,22 @@ from service.inference.images import decode_image, image_tensor
 from service.inference.session import SessionConfig, create_session
 from service.settings import Settings
 
-__all__ = ["RawResult", "measure_raw", "open_session", "sample_jpegs"]
+__all__ = ["RawResult", "large_jpeg", "large_version", "measure_raw", "open_session", "photo_path",
+           "sample_jpegs"]
 
 log = logging.getLogger(__name__)
 
 JPEG_QUALITY = 90
 MAX_PIXELS = 40_000_000
+LARGE = (1920, 1280)  # a camera-sized photo, the issue's large input
 
 
-def open_session(version_dir: Path, settings: Settings) -> ort.InferenceSession:
+def open_session(
+    version_dir: Path, settings: Settings, model_file: str = MODEL_FILE
+) -> ort.InferenceSession:
     """A session created exactly as the service creates it, from the same ``MMS_*`` settings."""
     config = SessionConfig.from_settings(settings).resolved()
-    return create_session(version_dir / MODEL_FILE, config)
+    return create_session(version_dir / model_file, config)
 
 
 def _photo_paths() -> list[Path]:
@@ -54,6 +58,34 @@ def _photo_paths() -> list[Path]:
         root = Path(str(package.__file__)).parent / folder
         paths += [root / name for name in names if (root / name).is_file()]
     return paths
+
+
+def photo_path(name: str) -> Path:
+    """The path of one packaged sample photo (``china.jpg``, ``chelsea.png``, ...)."""
+    for path in _photo_paths():
+        if path.name == name:
+            return path
+    raise FileNotFoundError(f"{name} is not among the sample photos installed here")
+
+
+def large_version(image: Image.Image, size: tuple[int, int] = LARGE) -> Image.Image:
+    """``image`` scaled to cover ``size`` and centre-cropped to it (a camera-sized photo)."""
+    scale = max(size[0] / image.width, size[1] / image.height)
+    scaled = image.resize((round(image.width * scale), round(image.height * scale)),
+                          Image.Resampling.BICUBIC)  # fmt: skip
+    left, top = (scaled.width - size[0]) // 2, (scaled.height - size[1]) // 2
+    return scaled.crop((left, top, left + size[0], top + size[1]))
+
+
+def large_jpeg(size: tuple[int, int] = LARGE) -> bytes:
+    """A ``size`` JPEG (quality 90) made from china.jpg (a synthetic picture without it)."""
+    try:
+        image = Image.open(photo_path("china.jpg")).convert("RGB")
+    except FileNotFoundError:
+        image = _synthetic(0)
+    buffer = io.BytesIO()
+    large_version(image, size).save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()
 
 
 def _synthetic(seed: int) -> Image.Image:

@@ -1,24 +1,24 @@
-"""The serving benchmark: raw ONNX Runtime pipeline vs the service over HTTP vs a plain app.
+"""The serving benchmark: the raw ONNX Runtime pipeline, then the service beside its peers.
 
-``python -m bench --models-dir models`` (``make bench``) measures, in one run, for one
-image model (``vision`` by default):
+``python -m bench --models-dir models`` (``make bench``) measures, in one run:
 
-(a) raw: decode + preprocess + one ``session.run`` per batch, in process, at several batch sizes;
-(b) served: ``POST /v1/classify`` (one base64 JPEG per request) against the service in a child
-    process (uvicorn), at concurrency 1, 8 and 32;
-(c) baseline: the same requests against a plain FastAPI app that runs ORT once per request
-    (``bench/baseline.py``).
+(a) raw: decode + preprocess + one ``session.run`` per batch of the vision model, in process,
+    at several batch sizes (the ceiling the served throughput is compared with);
+(b) the comparison of ``bench/compare.py``: the service, the plain FastAPI apps (vision and
+    text, one ``session.run`` per request) and LitServe (batching 8 / 5 ms), each alone, on
+    ``/v1/classify`` with china.jpg (c=1/8/32) and with a 1920x1280 JPEG (c=1/32), and on
+    ``/v1/sentiment`` with short and long corpus sentences (c=1/32) and each server's
+    sentiment r on them.
 
-Same JPEGs, same preprocessing functions and same session options everywhere; warm-up requests
-and batches are not measured; latencies are percentiles of every measured request, raw timings
-medians. It prints a table with the ratios the project targets and writes JSON to
-``bench-results/``. Service settings come from ``MMS_*`` environment variables, as in production.
+Warm-up requests and batches are not measured; latencies are percentiles of every measured
+request, raw timings medians. It prints the tables with the ratios the project targets and
+writes JSON to ``bench-results/``. Service settings come from ``MMS_*`` environment variables,
+as in production; the peers take the same session options.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import logging
 import os
@@ -30,21 +30,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import httpx
 import onnxruntime as ort
 
-from bench.load import LoadResult, LoadSpec, run_load
+from bench.compare import CompareConfig, run_comparison, tables
 from bench.raw import RawResult, measure_raw, open_session, sample_jpegs
-from bench.server import serve
 from contract.layout import latest_version_dir
-from contract.manifest import ImageInput, read_manifest
+from contract.manifest import MODEL_FILE, ImageInput, read_manifest
 from service.settings import Settings
 
 log = logging.getLogger("bench")
 
-DESCRIPTION = "Raw ONNX Runtime pipeline vs the service over HTTP vs a plain FastAPI app."
-SERVICE_APP = "service.app:create_app"
-BASELINE_APP = "bench.baseline:create_baseline_app"
+DESCRIPTION = "Raw ONNX Runtime pipeline, then the service beside the plain apps and LitServe."
 
 
 @dataclass(frozen=True)
@@ -60,10 +56,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=DESCRIPTION)
     parser.add_argument("--models-dir", type=Path, default=Path("models"))
     parser.add_argument("--model", default="vision", help="an image model of the repository")
-    parser.add_argument("--concurrency", default="1,8,32", help="comma-separated client counts")
+    parser.add_argument("--concurrency", default="1,8,32", help="vision (china.jpg) client counts")
+    parser.add_argument("--large-concurrency", default="1,32", help="1920x1280 JPEG client counts")
+    parser.add_argument("--text-concurrency", default="1,32", help="/v1/sentiment client counts")
+    parser.add_argument("--text-model", default="text", help="the text model of the repository")
+    parser.add_argument("--sentences", type=int, default=200, help="corpus sentences in rotation")
+    parser.add_argument("--peer-vision-file", default=MODEL_FILE,
+                        help="the ONNX file of the vision version directory that the plain app "
+                        "and LitServe run (e.g. an int8 variant's)")  # fmt: skip
     parser.add_argument("--batch-sizes", default="1,2,4,8,16,32", help="raw batch sizes to try")
     parser.add_argument("--requests", type=int, default=400, help="measured requests per level")
-    parser.add_argument("--max-seconds", type=float, default=30.0, help="time bound per level")
+    parser.add_argument("--max-seconds", type=float, default=8.0, help="time bound per level")
     parser.add_argument("--raw-images", type=int, default=64, help="images timed per batch size")
     parser.add_argument(
         "--client",
@@ -71,7 +74,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="raw",
         help="load generator client: raw (light, default) or httpx",
     )
-    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--skip-baseline", action="store_true", help="leave out the plain apps")
+    parser.add_argument("--skip-litserve", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     return parser.parse_args(argv)
 
@@ -80,13 +84,18 @@ def _ints(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part.strip()]
 
 
-def _bodies(model: str, jpegs: list[bytes]) -> list[bytes]:
-    """One ``/v1/classify`` body per picture, encoded before any clock starts."""
-    return [
-        json.dumps({"model": model, "items": [{"image": base64.b64encode(j).decode()}],
-                    "top_k": 5}).encode()
-        for j in jpegs
-    ]  # fmt: skip
+def compare_config(args: argparse.Namespace) -> CompareConfig:
+    """The comparison's settings from the command line."""
+    skip = (("plain", "plain-text") if args.skip_baseline else ()) + (
+        ("litserve",) if args.skip_litserve else ())  # fmt: skip
+    return CompareConfig(
+        models_dir=args.models_dir, vision_model=args.model, text_model=args.text_model,
+        peer_vision_file=args.peer_vision_file, requests=args.requests,
+        max_seconds=args.max_seconds, client=args.client,
+        vision_concurrency=_ints(args.concurrency),
+        large_concurrency=_ints(args.large_concurrency),
+        text_concurrency=_ints(args.text_concurrency), sentences=args.sentences, skip=skip,
+    )  # fmt: skip
 
 
 def run_raw(args: argparse.Namespace, jpegs: list[bytes]) -> RawResult:
@@ -102,58 +111,6 @@ def run_raw(args: argparse.Namespace, jpegs: list[bytes]) -> RawResult:
         lambda batch: session.run(names, {spec.name: batch}), spec, jpegs,
         _ints(args.batch_sizes), args.raw_images,
     )  # fmt: skip
-
-
-def _batching(base: str, model: str) -> dict[str, int]:
-    """The service's batch-size histogram so far (``GET /v1/models/{model}``)."""
-    info = httpx.get(f"{base}/v1/models/{model}", timeout=10, trust_env=False).json()
-    sizes = (info.get("batching") or {}).get("sizes") or {}
-    return {str(k): int(v) for k, v in sizes.items()}
-
-
-def _mean_batch(before: dict[str, int], after: dict[str, int]) -> float:
-    delta = {int(k): after.get(k, 0) - before.get(k, 0) for k in after}
-    batches = sum(delta.values())
-    return sum(k * v for k, v in delta.items()) / batches if batches else float("nan")
-
-
-def _top_labels(base: str, bodies: list[bytes]) -> list[str]:
-    """The first head's top label for each body: both apps must agree (same work, same answer)."""
-    labels = []
-    for body in bodies:
-        response = httpx.post(f"{base}/v1/classify", content=body, timeout=60, trust_env=False,
-                              headers={"Content-Type": "application/json"})  # fmt: skip
-        response.raise_for_status()
-        heads = response.json()["results"][0]["heads"]
-        labels.append(str(next(iter(heads.values()))["labels"][0]["label"]))
-    return labels
-
-
-def run_http(
-    app: str, args: argparse.Namespace, bodies: list[bytes], *, served: bool
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """(b)/(c) Load ``app`` at each concurrency: one result dict per level, and top labels."""
-    # Only the benchmarked model is loaded; BENCH_MODEL (not MMS_: Settings forbids unknown
-    # MMS_ variables) tells the baseline which model to serve.
-    env = {"MMS_MODEL_DIR": str(args.models_dir), "MMS_MODELS": args.model,
-           "BENCH_MODEL": args.model}  # fmt: skip
-    results = []
-    with serve(app, env=env, ready_path="/health/ready") as base:
-        labels = _top_labels(base, bodies)
-        for concurrency in _ints(args.concurrency):
-            before = _batching(base, args.model) if served else {}
-            spec = LoadSpec(url=f"{base}/v1/classify", bodies=bodies, concurrency=concurrency,
-                            requests=args.requests, warmup=max(2 * concurrency, 16),
-                            max_seconds=args.max_seconds, client=args.client)  # fmt: skip
-            cpu = time.process_time()
-            result: LoadResult = run_load(spec)
-            row = result.as_dict() | {"client_cpu_s": time.process_time() - cpu}
-            if served:
-                row["mean_batch"] = _mean_batch(before, _batching(base, args.model))
-            log.info("%s c=%d: %.1f req/s p50 %.1f ms p99 %.1f ms", app, concurrency,
-                     result.throughput, result.p50_ms, result.p99_ms)  # fmt: skip
-            results.append(row)
-    return results, labels
 
 
 def _row(name: str, r: dict[str, Any]) -> str:
@@ -209,7 +166,7 @@ def _environment(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the three measurements, print the table, write the JSON; returns 0."""
+    """Run the measurements, print the tables, write the JSON; returns 0."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     args = parse_args(argv)
@@ -217,16 +174,21 @@ def main(argv: list[str] | None = None) -> int:
     jpegs = sample_jpegs()
     report["images"] = {"count": len(jpegs), "bytes": [len(j) for j in jpegs]}
     report["raw"] = run_raw(args, jpegs).as_dict()
-    bodies = _bodies(args.model, jpegs)
-    report["served"], report["labels_served"] = run_http(SERVICE_APP, args, bodies, served=True)
-    if not args.skip_baseline:
-        report["baseline"], labels = run_http(BASELINE_APP, args, bodies, served=False)
-        report["labels_baseline"] = labels
-        if labels != report["labels_served"]:
-            log.error("the two apps disagree: %s vs %s", report["labels_served"], labels)
+    report["comparison"] = run_comparison(compare_config(args))
+    servers = report["comparison"]["servers"]
+    report["served"] = servers["ours"]["vision"]["levels"]
+    report["labels_served"] = [servers["ours"]["vision"]["top_label"]]
+    if "plain" in servers:
+        report["baseline"] = servers["plain"]["vision"]["levels"]
+        report["labels_baseline"] = [servers["plain"]["vision"]["top_label"]]
+    labels = {name: rows["vision"]["top_label"] for name, rows in servers.items()
+              if "vision" in rows}  # fmt: skip
+    if len(set(labels.values())) > 1:
+        log.error("the servers disagree on china.jpg: %s", labels)
     report["environment"]["loadavg_end"] = os.getloadavg()
     lines, report["summary"] = summarize(report, Targets())
-    print("\n".join(lines))  # the benchmark's output is its table
+    lines += tables(report["comparison"])
+    print("\n".join(lines))  # the benchmark's output is its tables
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"bench-{args.model}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")

@@ -9,7 +9,7 @@ from PIL import Image
 
 from contract.manifest import ImageInput, Manifest, TextInput
 from service.errors import InvalidInputError
-from service.inference.images import decode_image, image_tensor
+from service.inference.images import image_input, image_tensor
 from service.inference.session import Inputs
 from service.inference.text import TextEncoder
 
@@ -46,8 +46,7 @@ class Preprocessor:
         self._check_modalities(image is not None, text is not None)
         item: Inputs = {}
         if self.image_spec is not None and image is not None:
-            picture = decode_image(image, self.max_image_pixels)
-            item[self.image_spec.name] = image_tensor(picture, self.image_spec)
+            item[self.image_spec.name] = image_input(image, self.image_spec, self.max_image_pixels)
         if self.text is not None and text is not None:
             self._add_text(item, self.text.encode(text))
         return item

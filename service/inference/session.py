@@ -4,6 +4,10 @@ Per-item inputs are ``dict[input name -> array without the batch axis]``. A batc
 stacking; sequence inputs of different lengths are padded to the longest item of that batch.
 Results are split back into one ``dict[output name -> array]`` per item, after checking that
 every output has exactly one row per item.
+
+A batch of texts of very different lengths is first sorted by length and cut into buckets of
+similar length, one ``session.run`` each, so that a short sentence is not padded to the length
+of a long one (a transformer's cost grows with the padded length, padding included).
 """
 
 from __future__ import annotations
@@ -35,6 +39,12 @@ _GRAPH_LEVELS = {
     "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
     "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
 }
+# A new bucket starts at the first item (longest first) shorter than this share of the bucket's
+# longest: each item is padded to at most ~1.4x its own length. Measured on the text model with
+# batches of 32 test-split corpus sentences (median 23 tokens, max 65), 2 threads, load ~11:
+# 945 ms a batch unbucketed, 578 ms at 0.5, 493 ms at 0.7; one more session.run costs far less.
+BUCKET_RATIO = 0.7
+MIN_BUCKET = 4  # items; smaller groups are kept with their neighbours (one call each is waste)
 _NUMPY_DTYPES: dict[str, np.dtype[Any]] = {
     "float32": np.dtype(np.float32),
     "int64": np.dtype(np.int64),
@@ -100,6 +110,8 @@ class ModelRunner:
         self.providers: list[str] = list(session.get_providers())
         self._pad = pad_values or {}
         self._output_names = [o.name for o in manifest.outputs]
+        # inputs with a dynamic axis after the batch axis: the ones padded, hence bucketed
+        self._sequences = [i.name for i in manifest.inputs if _has_dynamic_axis(i.shape[1:])]
         _check_io(manifest, session)
 
     def close(self) -> None:
@@ -117,7 +129,37 @@ class ModelRunner:
             _check_array(spec.name, item[spec.name], _NUMPY_DTYPES[spec.dtype], spec.shape[1:])
 
     def run(self, items: list[Inputs]) -> list[Outputs]:
-        """Run ``items`` as one batch; returns one output dict per item, in order."""
+        """Run ``items`` (in length buckets when they have sequences); one output dict per item,
+        in order."""
+        buckets = self.buckets(items)
+        if len(buckets) == 1:
+            return self._run(items)
+        results: list[Outputs] = [{} for _ in items]
+        for bucket in buckets:
+            for index, outputs in zip(bucket, self._run([items[i] for i in bucket]), strict=True):
+                results[index] = outputs
+        return results
+
+    def buckets(self, items: list[Inputs]) -> list[list[int]]:
+        """Item indices grouped by sequence length, longest first (one group without sequences).
+
+        Sorted longest first, a group ends before the first item shorter than
+        ``BUCKET_RATIO`` x its longest, once it holds ``MIN_BUCKET`` items.
+        """
+        if not self._sequences or len(items) < 2 * MIN_BUCKET:
+            return [list(range(len(items)))]
+        lengths = [max(item[name].shape[0] for name in self._sequences) for item in items]
+        order = sorted(range(len(items)), key=lambda i: -lengths[i])
+        groups = [[order[0]]]
+        for index in order[1:]:
+            group = groups[-1]
+            if len(group) >= MIN_BUCKET and lengths[index] < BUCKET_RATIO * lengths[group[0]]:
+                groups.append([index])
+            else:
+                group.append(index)
+        return groups
+
+    def _run(self, items: list[Inputs]) -> list[Outputs]:
         feeds = {spec.name: self._collate(spec.name, items) for spec in self.manifest.inputs}
         arrays = self.session.run(self._output_names, feeds)
         results: list[Outputs] = [{} for _ in items]
@@ -140,6 +182,10 @@ class ModelRunner:
         for row, array in zip(batch, arrays, strict=True):
             row[tuple(slice(0, n) for n in array.shape)] = array
         return batch
+
+
+def _has_dynamic_axis(dims: list[int | str]) -> bool:
+    return any(not isinstance(d, int) or d < 0 for d in dims)
 
 
 def _check_array(name: str, array: np.ndarray, dtype: np.dtype[Any], dims: list[int | str]) -> None:

@@ -15,6 +15,7 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
 
+from bench import compare
 from bench import serving as bench
 from bench.client import KeepAliveConnection
 from bench.load import LoadSpec, run_load, summarize
@@ -115,22 +116,71 @@ def test_summary_ratios_and_checks() -> None:
     assert any(line.startswith("served ") for line in lines)
 
 
+def _level(c: int, rps: float, p50: float, p99: float) -> dict[str, float]:
+    return {"concurrency": c, "throughput": rps, "p50_ms": p50, "p90_ms": p50, "p99_ms": p99,
+            "errors": 0}  # fmt: skip
+
+
+def test_comparison_tables_print_every_server_and_ours_over_each_peer() -> None:
+    report = {
+        "scenarios": {"vision": {"path": "/v1/classify", "concurrency": [1, 32],
+                                 "servers": ["ours", "plain", "litserve"]}},
+        "servers": {
+            "ours": {"model_files": {"vision": "model.onnx"}, "vision": {
+                "levels": [_level(1, 80, 12.0, 15.0), _level(32, 240, 130.0, 160.0)],
+                "top_label": "palace"}},
+            "plain": {"model_files": {"vision": "model.onnx"}, "vision": {
+                "levels": [_level(1, 70, 13.0, 19.0), _level(32, 120, 260.0, 460.0)],
+                "top_label": "palace"}},
+            "litserve": {"model_files": {"vision": "model.onnx"}, "vision": {
+                "levels": [_level(1, 50, 20.0, 23.0), _level(32, 80, 400.0, 445.0)],
+                "top_label": "palace"}},
+        },
+    }  # fmt: skip
+    lines = compare.tables(report)
+    assert sum(line.startswith("| ours |") for line in lines) == 1
+    assert any("| litserve | vision: model.onnx | 50.0 (20.0 / 23.0 ms)" in line for line in lines)
+    (plain,) = [line for line in lines if line.startswith("ours/plain:")]
+    assert "c=32: throughput x2.00" in plain and "p50 x0.92 (-1.0 ms)" in plain
+    (lit,) = [line for line in lines if line.startswith("ours/litserve:")]
+    assert "c=32: throughput x3.00" in lit
+
+
+def test_mean_batch_is_the_mean_over_new_batches_only() -> None:
+    assert compare.mean_batch({"1": 5, "4": 1}, {"1": 6, "4": 3}) == pytest.approx(3.0)
+    assert compare.mean_batch({"1": 2}, {"1": 2}) != compare.mean_batch({"1": 2}, {"1": 2})  # nan
+
+
 @pytest.mark.slow
-def test_a_tiny_full_run_writes_results(tmp_path: Path) -> None:
+def test_a_tiny_full_run_writes_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "models").mkdir()
     repo = build_repository(tmp_path / "models")
+    # sentences in the tiny tokenizer's words (the corpora are not needed for this), rated
+    sentences = [("good great happy", 3.0), ("bad awful sad terrible movie", -3.0),
+                 ("love it", 2.0), ("hate", -2.5)]  # fmt: skip
+    monkeypatch.setattr(compare, "corpus_sentences", lambda count: sentences[:count])
     out = tmp_path / "results"
-    argv = ["--models-dir", str(repo), "--concurrency", "1,4", "--requests", "12",
+    argv = ["--models-dir", str(repo), "--concurrency", "1,4", "--large-concurrency", "2",
+            "--text-concurrency", "1,4", "--requests", "12", "--sentences", "4",
             "--batch-sizes", "1,2", "--raw-images", "4", "--out", str(out)]  # fmt: skip
     assert bench.main(argv) == 0
     (path,) = out.glob("bench-vision-*.json")
     report = json.loads(path.read_text())
-    assert [r["concurrency"] for r in report["served"]] == [1, 4]
-    assert [r["concurrency"] for r in report["baseline"]] == [1, 4]
-    assert all(r["errors"] == 0 and r["requests"] == 12 for r in report["served"])
+    servers = report["comparison"]["servers"]
+    assert set(servers) == {"ours", "plain", "litserve", "plain-text"}
+    for name, levels in (("vision", [1, 4]), ("vision-large", [2])):
+        for server in ("ours", "plain", "litserve"):
+            rows = servers[server][name]["levels"]
+            assert [r["concurrency"] for r in rows] == levels
+            assert all(r["errors"] == 0 and r["requests"] == 12 for r in rows)
+        assert len({servers[s][name]["top_label"] for s in ("ours", "plain", "litserve")}) == 1
+    ours, plain = servers["ours"]["sentiment"], servers["plain-text"]["sentiment"]
+    assert [r["concurrency"] for r in ours["levels"]] == [1, 4]
+    assert all(r["errors"] == 0 for r in ours["levels"] + plain["levels"])
+    assert ours["sentiment_r"] == pytest.approx(plain["sentiment_r"], abs=1e-4)  # same answers
+    assert servers["ours"]["model_files"] == {"vision": "model.onnx", "text": "model.onnx"}
     assert report["served"][0]["mean_batch"] >= 1.0
     assert report["labels_served"] == report["labels_baseline"]
-    assert len(report["labels_served"]) == report["images"]["count"]
     assert set(report["summary"]["checks"]) >= {"served_over_raw", "p99_vs_baseline"}
 
 

@@ -23,7 +23,7 @@ from service.api.inputs import decode_base64
 from service.api.v2 import codec
 from service.api.v2.schemas import InferRequest, RequestOutput
 from service.errors import InvalidInputError, MalformedRequestError
-from service.inference.images import decode_image, image_tensor
+from service.inference.images import image_input
 from service.inference.served import ServedModel
 from service.inference.session import Inputs, Outputs
 from service.tasks.inputs import check_count
@@ -142,8 +142,7 @@ def _elements(name: str, tensor: np.ndarray) -> list[Any]:
 def _image_row(spec: ImageInput, value: Any, model: ServedModel) -> np.ndarray:
     """One image tensor from encoded bytes (binary) or base64 / a data URI (JSON)."""
     data = value if isinstance(value, bytes) else decode_base64(value)
-    picture = decode_image(data, model.preprocessor.max_image_pixels)
-    return image_tensor(picture, spec)
+    return image_input(data, spec, model.preprocessor.max_image_pixels)
 
 
 def _tokenised(

@@ -116,3 +116,27 @@ async def test_shutdown_lets_queued_requests_finish(model_repo: Path) -> None:
         responses = await asyncio.gather(*pending)  # the lifespan has shut down by now
         assert [r.status_code for r in responses] == [200, 200, 200], responses[0].text
         assert [m.stats for m in app.state.engine.models()] == [None] * 3  # batchers stopped
+
+
+async def test_short_texts_are_tokenised_on_the_event_loop_images_and_long_texts_in_a_thread(
+    served: tuple[FastAPI, httpx.AsyncClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.inference import served as served_module
+
+    _, client = served
+    hops: list[str] = []
+    to_thread = asyncio.to_thread
+
+    async def counted(func: Any, /, *args: Any) -> Any:
+        hops.append("thread")
+        return await to_thread(func, *args)
+
+    monkeypatch.setattr(served_module.asyncio, "to_thread", counted)
+    short = await client.post("/v1/sentiment", json={"items": [{"text": "good"}]})
+    assert short.status_code == 200 and hops == []  # no hop for a few words
+    texts = [{"text": "good " * 39}] * 3  # 585 characters in all
+    assert served_module.INLINE_TEXT_CHARS < 585
+    long = await client.post("/v1/sentiment", json={"items": texts})
+    assert long.status_code == 200 and hops == ["thread"]
+    image = await client.post("/v1/classify", json={"items": [{"image": b64(png())}]})
+    assert image.status_code == 200 and hops == ["thread", "thread"]
