@@ -79,9 +79,11 @@ def _rss(models_dir: Path, timeout_s: float) -> None:
 
     for precision in ("fp32", "auto"):
         run = measure_once(models_dir, timeout_s, {"MMS_PRECISION": precision})
+        int8 = [name for name, served in run.precisions.items() if served == "int8"]
         print(
             f"MMS_PRECISION={precision}: RSS when ready {run.rss_mib:.0f} MiB, "
-            f"ready in {run.seconds:.1f} s, {len(run.models)} models"
+            f"ready in {run.seconds:.1f} s, {len(run.models)} models, "
+            f"int8: {', '.join(int8) or 'none'}"
         )
 
 

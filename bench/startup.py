@@ -48,18 +48,24 @@ def _rss_mib(pid: int) -> float:
     raise RuntimeError("no VmRSS in /proc status")
 
 
-def _models(port: int) -> list[str]:
+def _models(port: int) -> dict[str, str]:
+    """The ready models and the precision each serves."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=5) as reply:
-        return [m["name"] for m in json.load(reply)["models"] if m["state"] == "ready"]
+        listed = json.load(reply)["models"]
+    return {m["name"]: m.get("precision") or "fp32" for m in listed if m["state"] == "ready"}
 
 
 @dataclass(frozen=True)
 class Startup:
-    """One start: seconds to ready, resident memory then, and the models that were ready."""
+    """One start: seconds to ready, resident memory then, the ready models and their precision."""
 
     seconds: float
     rss_mib: float
-    models: list[str]
+    precisions: dict[str, str]
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.precisions)
 
 
 def measure_once(
