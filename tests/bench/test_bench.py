@@ -87,9 +87,12 @@ def echo_url() -> Iterator[str]:
 
 @pytest.mark.parametrize("client", ["raw", "httpx"])
 def test_load_generator_sends_exactly_the_requested_count(echo_url: str, client: str) -> None:
+    marks: list[int] = []
     spec = LoadSpec(url=echo_url, bodies=[b"a", b"fail"], concurrency=4, requests=30, warmup=4,
-                    client=client)  # type: ignore[arg-type]  # fmt: skip
+                    client=client,  # type: ignore[arg-type]
+                    before_measure=lambda: marks.append(1))  # fmt: skip
     result = run_load(spec)
+    assert marks == [1]  # once, between the warm-up and the measured requests
     assert result.requests == 30
     assert result.statuses == {"200": 15, "500": 15}  # bodies alternate
     assert result.concurrency == 4 and result.throughput > 0
@@ -173,6 +176,7 @@ def test_a_tiny_full_run_writes_results(tmp_path: Path, monkeypatch: pytest.Monk
             rows = servers[server][name]["levels"]
             assert [r["concurrency"] for r in rows] == levels
             assert all(r["errors"] == 0 and r["requests"] == 12 for r in rows)
+            assert all(r["server_cpu_ms"] > 0 for r in rows)  # the server's own CPU time
         assert len({servers[s][name]["top_label"] for s in ("ours", "plain", "litserve")}) == 1
     ours, plain = servers["ours"]["sentiment"], servers["plain-text"]["sentiment"]
     assert [r["concurrency"] for r in ours["levels"]] == [1, 4]
