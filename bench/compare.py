@@ -275,6 +275,6 @@ def _ratios(name: str, present: list[str], servers: dict[str, Any]) -> list[str]
 
 
 def _cpu_ratio(ours: dict[str, Any], theirs: dict[str, Any]) -> str:
-    if "server_cpu_ms" not in ours or "server_cpu_ms" not in theirs:
-        return ""
+    if not ours.get("server_cpu_ms") or not theirs.get("server_cpu_ms"):
+        return ""  # absent, or below the 10 ms resolution of the process clock
     return f", server CPU per request x{ours['server_cpu_ms'] / theirs['server_cpu_ms']:.2f}"
