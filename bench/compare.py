@@ -38,7 +38,7 @@ import numpy as np
 
 from bench.load import LoadSpec, run_load
 from bench.raw import large_jpeg, photo_path
-from bench.server import serve
+from bench.server import serve_process
 from contract.manifest import MODEL_FILE
 
 log = logging.getLogger(__name__)
@@ -187,7 +187,8 @@ def measure_server(
     app, ready, env = _server_commands(config)[server]
     rows: dict[str, Any] = {}
     started = time.perf_counter()
-    with serve(app, env=env, ready_path=ready) as base:
+    with serve_process(app, env=env, ready_path=ready) as served:
+        base = served.base
         rows["startup_s"] = time.perf_counter() - started
         rows["model_files"] = _model_files(server, base, config)
         for scenario in plan:
@@ -195,12 +196,18 @@ def measure_server(
                 continue
             levels = []
             for concurrency in scenario.concurrency:
+                cpu: list[float] = []  # the server's CPU seconds when the measured phase starts
                 spec = LoadSpec(url=base + scenario.path, bodies=scenario.bodies,
                                 concurrency=concurrency, requests=config.requests,
                                 warmup=max(2 * concurrency, 16), max_seconds=config.max_seconds,
-                                client=config.client)  # type: ignore[arg-type]  # fmt: skip
+                                client=config.client,  # type: ignore[arg-type]
+                                before_measure=lambda cpu=cpu: cpu.append(served.cpu_seconds()),
+                                )  # fmt: skip
                 before = _batch_sizes(base, scenario.model) if server == "ours" else {}
                 result = run_load(spec).as_dict()
+                # CPU per request: barely moved by other processes, unlike latency and req/s
+                result["server_cpu_ms"] = ((served.cpu_seconds() - cpu[0]) * 1000
+                                           / max(1, result["requests"]))  # fmt: skip
                 if server == "ours":
                     result["mean_batch"] = mean_batch(before, _batch_sizes(base, scenario.model))
                 log.info("%s %s c=%d: %.1f req/s p50 %.1f ms p99 %.1f ms", server, scenario.name,
@@ -224,7 +231,8 @@ def run_comparison(config: CompareConfig) -> dict[str, Any]:
 
 
 def _cell(level: dict[str, Any]) -> str:
-    return f"{level['throughput']:.1f} ({level['p50_ms']:.1f} / {level['p99_ms']:.1f} ms)"
+    cpu = f", {level['server_cpu_ms']:.1f} ms CPU" if "server_cpu_ms" in level else ""
+    return f"{level['throughput']:.1f} ({level['p50_ms']:.1f} / {level['p99_ms']:.1f} ms{cpu})"
 
 
 def tables(report: dict[str, Any]) -> list[str]:
@@ -235,7 +243,8 @@ def tables(report: dict[str, Any]) -> list[str]:
         present = [s for s in scenario["servers"] if name in servers.get(s, {})]
         if not present:
             continue
-        header = " | ".join(f"c={c} req/s (p50 / p99)" for c in scenario["concurrency"])
+        header = " | ".join(f"c={c} req/s (p50 / p99, server CPU per request)"
+                            for c in scenario["concurrency"])  # fmt: skip
         lines += ["", f"{name}: POST {scenario['path']}",
                   f"| server | model file | {header} | answer |",
                   "|---|---|" + "---|" * len(scenario["concurrency"]) + "---|"]  # fmt: skip
@@ -259,7 +268,13 @@ def _ratios(name: str, present: list[str], servers: dict[str, Any]) -> list[str]
         theirs = servers[peer][name]["levels"]
         parts = [f"c={a['concurrency']}: throughput x{a['throughput'] / b['throughput']:.2f}, "
                  f"p50 x{a['p50_ms'] / b['p50_ms']:.2f} ({a['p50_ms'] - b['p50_ms']:+.1f} ms), "
-                 f"p99 x{a['p99_ms'] / b['p99_ms']:.2f}"
+                 f"p99 x{a['p99_ms'] / b['p99_ms']:.2f}" + _cpu_ratio(a, b)
                  for a, b in zip(ours, theirs, strict=True)]  # fmt: skip
         out.append(f"ours/{peer}: " + "; ".join(parts))
     return out
+
+
+def _cpu_ratio(ours: dict[str, Any], theirs: dict[str, Any]) -> str:
+    if not ours.get("server_cpu_ms") or not theirs.get("server_cpu_ms"):
+        return ""  # absent, or below the 10 ms resolution of the process clock
+    return f", server CPU per request x{ours['server_cpu_ms'] / theirs['server_cpu_ms']:.2f}"

@@ -39,6 +39,8 @@ class LoadSpec:
     timeout_s: float = 30.0
     headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
     client: Literal["raw", "httpx"] = "raw"
+    # called once between the warm-up and the measured phase (e.g. to read the server's CPU time)
+    before_measure: Callable[[], object] | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,8 @@ def _httpx_post(client: httpx.AsyncClient, spec: LoadSpec) -> Post:
 
 async def _run(spec: LoadSpec, posts: list[Post]) -> LoadResult:
     await _phase(posts, spec, max(spec.warmup, spec.concurrency))  # opens every connection
+    if spec.before_measure is not None:
+        spec.before_measure()
     out, seconds = await _phase(posts, spec, spec.requests)
     latencies = [lat for lat, _ in out]
     statuses = [st for _, st in out]

@@ -87,9 +87,12 @@ def echo_url() -> Iterator[str]:
 
 @pytest.mark.parametrize("client", ["raw", "httpx"])
 def test_load_generator_sends_exactly_the_requested_count(echo_url: str, client: str) -> None:
+    marks: list[int] = []
     spec = LoadSpec(url=echo_url, bodies=[b"a", b"fail"], concurrency=4, requests=30, warmup=4,
-                    client=client)  # type: ignore[arg-type]  # fmt: skip
+                    client=client,  # type: ignore[arg-type]
+                    before_measure=lambda: marks.append(1))  # fmt: skip
     result = run_load(spec)
+    assert marks == [1]  # once, between the warm-up and the measured requests
     assert result.requests == 30
     assert result.statuses == {"200": 15, "500": 15}  # bodies alternate
     assert result.concurrency == 4 and result.throughput > 0
@@ -137,13 +140,17 @@ def test_comparison_tables_print_every_server_and_ours_over_each_peer() -> None:
                 "top_label": "palace"}},
         },
     }  # fmt: skip
+    report["servers"]["plain"]["vision"]["levels"][1]["server_cpu_ms"] = 0.0  # under resolution
+    report["servers"]["ours"]["vision"]["levels"][1]["server_cpu_ms"] = 8.0
+    report["servers"]["litserve"]["vision"]["levels"][1]["server_cpu_ms"] = 16.0
     lines = compare.tables(report)
     assert sum(line.startswith("| ours |") for line in lines) == 1
     assert any("| litserve | vision: model.onnx | 50.0 (20.0 / 23.0 ms)" in line for line in lines)
     (plain,) = [line for line in lines if line.startswith("ours/plain:")]
     assert "c=32: throughput x2.00" in plain and "p50 x0.92 (-1.0 ms)" in plain
     (lit,) = [line for line in lines if line.startswith("ours/litserve:")]
-    assert "c=32: throughput x3.00" in lit
+    assert "c=32: throughput x3.00" in lit and "server CPU per request x0.50" in lit
+    assert "server CPU" not in plain  # no ratio against a zero
 
 
 def test_mean_batch_is_the_mean_over_new_batches_only() -> None:
@@ -173,6 +180,8 @@ def test_a_tiny_full_run_writes_results(tmp_path: Path, monkeypatch: pytest.Monk
             rows = servers[server][name]["levels"]
             assert [r["concurrency"] for r in rows] == levels
             assert all(r["errors"] == 0 and r["requests"] == 12 for r in rows)
+            # the server's own CPU time (tiny models: may be below the clock's 10 ms resolution)
+            assert all(r["server_cpu_ms"] >= 0 for r in rows)
         assert len({servers[s][name]["top_label"] for s in ("ours", "plain", "litserve")}) == 1
     ours, plain = servers["ours"]["sentiment"], servers["plain-text"]["sentiment"]
     assert [r["concurrency"] for r in ours["levels"]] == [1, 4]
