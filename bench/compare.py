@@ -39,7 +39,7 @@ import numpy as np
 from bench.load import LoadSpec, run_load
 from bench.raw import large_jpeg, photo_path
 from bench.server import serve_process
-from contract.manifest import MODEL_FILE
+from contract.layout import MODEL_FILE, variant_file
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +140,8 @@ def _model_files(server: str, base: str, config: CompareConfig) -> dict[str, str
     files = {}
     for model in (config.vision_model, config.text_model):
         info = httpx.get(f"{base}/v1/models/{model}", timeout=10, trust_env=False).json()
-        # a service with model variants names the file (or precision) it serves; else model.onnx
-        files[model] = str(info.get("model_file") or info.get("precision") or MODEL_FILE)
+        precision = info.get("precision") or "fp32"  # the variant it serves (contract.manifest)
+        files[model] = MODEL_FILE if precision == "fp32" else variant_file(precision)
     return files
 
 
