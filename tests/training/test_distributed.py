@@ -17,6 +17,7 @@ from training.checkpoints import CHECKPOINT_FILE
 from training.cli import main
 from training.errors import FitInputError
 from training.precision import Precision
+from training.shapes.datasets import ShapesSpec, load
 from training.shapes.jsonl import write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +37,8 @@ def shapes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("shapes")
     config = root / "tiny.json"
     config.write_text(json.dumps(TINY), encoding="utf-8")
-    return write_jsonl(root / "data", n=640), config
+    examples = load(ShapesSpec("objects", "train", 640, 32, 0))
+    return write_jsonl(examples, root / "data", number_texts=True), config
 
 
 def _args(data: Path, config: Path, models: Path, *extra: str) -> list[str]:

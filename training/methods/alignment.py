@@ -3,9 +3,17 @@
 Trained with an ``AlignmentLoss`` (``training.methods.losses``) on matching (image, caption)
 pairs. Each tower exports as its own graph (``ImageTower``, ``TextTower``), so the service can
 embed either modality alone and pair the two models through their shared ``space``.
+
+``locked`` (LiT, Zhai et al. 2022, "Locked-image Tuning"): the locked tower is frozen and has
+no projection, so its own pooled features ARE the shared space (1280-d for EfficientNet-Lite0,
+384-d for MiniLM) and only the other tower and its projection learn, reading a representation
+that pretraining already organised. Locking the text tower puts images into the MiniLM
+sentence space, where any phrasing of a caption lands.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +25,7 @@ from training.methods.base import (
     INPUT_IDS,
     MultiOutputModel,
 )
-from training.methods.encoders import ImageEncoder, LSTMTextEncoder
+from training.methods.encoders import ImageEncoder, TextEncoder
 
 IMAGE_EMBEDDING = "image_embedding"
 TEXT_EMBEDDING = "text_embedding"
@@ -30,13 +38,22 @@ class AlignmentModel(MultiOutputModel):
     embedding_outputs = frozenset({IMAGE_EMBEDDING, TEXT_EMBEDDING})
 
     def __init__(
-        self, image_encoder: ImageEncoder, text_encoder: LSTMTextEncoder, dim: int
+        self,
+        image_encoder: ImageEncoder,
+        text_encoder: TextEncoder,
+        dim: int,
+        locked: Literal["image", "text"] | None = None,
     ) -> None:
         super().__init__()
         self.image_encoder = image_encoder
         self.text_encoder = text_encoder
-        self.image_proj = nn.Linear(image_encoder.out_channels, dim)
-        self.text_proj = nn.Linear(text_encoder.out_dim, dim)
+        widths = {"image": image_encoder.out_channels, "text": text_encoder.out_dim}
+        self.dim = widths[locked] if locked else dim  # the shared space's width
+        self.image_proj = self._projection(widths["image"], locked == "image")
+        self.text_proj = self._projection(widths["text"], locked == "text")
+
+    def _projection(self, width: int, locked: bool) -> nn.Module:
+        return nn.Identity() if locked else nn.Linear(width, self.dim)
 
     def embed_image(self, image: torch.Tensor) -> torch.Tensor:
         """Image (B, 3, H, W) -> unnormalised embedding (B, dim)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -11,7 +12,12 @@ from training.methods.alignment import AlignmentModel
 from training.methods.base import MultiOutputModel
 from training.methods.config import FitConfig, ImageEncoderConfig
 from training.methods.data import Examples, Normalisation
-from training.methods.encoders import ImageEncoder, LSTMTextEncoder, build_image_encoder
+from training.methods.encoders import (
+    ImageEncoder,
+    TextEncoder,
+    build_image_encoder,
+    build_text_encoder,
+)
 from training.methods.fusion import ConcatFusion, CrossAttentionFusion
 from training.methods.hard_sharing import HardSharingModel
 from training.methods.losses import build_alignment_loss
@@ -30,10 +36,17 @@ def normalisation(config: ImageEncoderConfig) -> Normalisation:
     return Normalisation(127.5, 127.5)
 
 
-def _text_encoder(config: FitConfig, vocab_size: int | None) -> LSTMTextEncoder:
-    if not vocab_size:
+def _text_encoder(config: FitConfig, vocab_size: int | None) -> TextEncoder:
+    if config.text.kind == "lstm" and not vocab_size:
         raise ValueError(f"method {config.method!r} reads text: a tokenizer vocabulary is needed")
-    return LSTMTextEncoder(vocab_size, config.text)
+    return build_text_encoder(config.text, vocab_size)
+
+
+def locked_tower(config: FitConfig) -> Literal["image", "text"] | None:
+    """Which tower LiT locks (``image.locked`` / ``text.locked``), if any."""
+    if config.image.locked:
+        return "image"
+    return "text" if config.text.locked else None
 
 
 @dataclass
@@ -69,7 +82,7 @@ def build_model(
         return SoftSharingModel(image, classes)
     text = _text_encoder(config, vocab_size)
     if config.method == "alignment":
-        return AlignmentModel(image, text, config.embed_dim)
+        return AlignmentModel(image, text, config.embed_dim, locked_tower(config))
     if config.fusion == "attention":
         return CrossAttentionFusion(
             image,

@@ -36,16 +36,26 @@ class ImageEncoderConfig:
     # small_cnn: start from the trunk trained by this named config (shapes world: see
     # training.shapes.runs), like the founding article's pretrained ResNet50; None: scratch.
     init: str | None = None
+    # Alignment only (LiT, Zhai et al. 2022): the tower is frozen AND has no projection, so its
+    # own pooled features are the shared space and only the other tower learns to read them.
+    locked: bool = False
 
 
 @dataclass(frozen=True)
 class TextEncoderConfig:
-    """Embedding + unidirectional LSTM over right-padded token ids."""
+    """``lstm``: Embedding + unidirectional LSTM over right-padded word ids, trained from
+    scratch; ``minilm``: the pretrained all-MiniLM-L6-v2 tower with its WordPiece tokenizer
+    (sentence embedding: mean-pooled, L2-normalised), frozen or with its top layers trained."""
 
-    embed_dim: int = 32
-    hidden: int = 64
-    pooling: Literal["last", "mean"] = "last"
-    max_length: int = 32
+    kind: Literal["lstm", "minilm"] = "lstm"
+    embed_dim: int = 32  # lstm only
+    hidden: int = 64  # lstm only
+    pooling: Literal["last", "mean"] = "last"  # lstm only (minilm: its own mean pooling)
+    max_length: int = 32  # minilm: the tower's 256 unless the config says otherwise
+    # minilm: how many of its 6 transformer layers, counted from the top, train (0: frozen;
+    # the token embeddings always stay frozen). Their learning rate is FitConfig.tower_lr.
+    trainable_layers: int = 0
+    locked: bool = False  # alignment only: see ImageEncoderConfig.locked
 
 
 @dataclass(frozen=True)
@@ -96,8 +106,11 @@ class FitConfig:
     alignment_loss: Literal["contrastive", "infonce"] = "infonce"
     margin: float = 0.5  # contrastive alignment loss: negatives pushed below this cosine
     negatives: int | None = None  # contrastive: shuffled negatives per item (None: all B - 1)
-    embed_dim: int = 64  # alignment: the shared space
+    embed_dim: int = 64  # alignment: the shared space (a locked tower's width when one is)
     tasks: tuple[str, ...] = ()  # label fields to learn; empty means every label field
+    # Learning rate of the pretrained-tower parameters that train (MiniLM's top layers, ...);
+    # None: train.lr / 10, so fine-tuning does not wash out what pretraining learnt.
+    tower_lr: float | None = None
 
     def replace(self, **changes: Any) -> FitConfig:
         return dataclasses.replace(self, **changes)
@@ -110,6 +123,11 @@ T = TypeVar("T")
 
 #: efficientnet_lite0's native input size, taken when a config names the tower but no size.
 EFFICIENTNET_SIZE = 224
+#: MiniLM's truncation length (training.towers.minilm.MAX_LENGTH, sentence-transformers'
+#: max_seq_length), taken when a config names the tower but no max_length.
+MINILM_MAX_LENGTH = 256
+#: Transformer layers of all-MiniLM-L6-v2, the most ``trainable_layers`` can unfreeze.
+MINILM_LAYERS = 6
 
 
 def _type_name(tp: Any) -> str:
@@ -167,7 +185,54 @@ def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     values = {k: _check(hints[k], v, f"{prefix}{k}") for k, v in data.items()}
     if cls is ImageEncoderConfig and values.get("kind") == "efficientnet_lite0":
         values.setdefault("image_size", EFFICIENTNET_SIZE)  # the tower's size, not the CNN's
-    return cls(**values)
+    if cls is TextEncoderConfig and values.get("kind") == "minilm":
+        values.setdefault("max_length", MINILM_MAX_LENGTH)  # the tower's length, not the LSTM's
+    config = cls(**values)
+    _check_towers(config, data, prefix)
+    return config
+
+
+def _check_towers(config: Any, data: dict[str, Any], prefix: str) -> None:
+    """Value rules a type cannot say: layer counts in range, what ``locked`` may lock."""
+    if isinstance(config, TextEncoderConfig):
+        _check_text(config, prefix)
+    if isinstance(config, ImageEncoderConfig) and config.locked and config.kind == "small_cnn":
+        raise ConfigError(f'{prefix}locked: locks a pretrained tower ("efficientnet_lite0")')
+    if isinstance(config, FitConfig):
+        if config.tower_lr is not None and config.tower_lr <= 0:
+            raise ConfigError(f"tower_lr: {config.tower_lr} is not a positive learning rate")
+        if config.image.locked or config.text.locked:
+            _check_locked(config, data)
+
+
+def _check_text(config: TextEncoderConfig, prefix: str) -> None:
+    if not 0 <= config.trainable_layers <= MINILM_LAYERS:
+        raise ConfigError(
+            f"{prefix}trainable_layers: {config.trainable_layers} is not in 0..{MINILM_LAYERS}"
+        )
+    if config.trainable_layers and config.kind != "minilm":
+        raise ConfigError(f'{prefix}trainable_layers: only for "kind": "minilm"')
+    if config.locked and (config.kind != "minilm" or config.trainable_layers):
+        raise ConfigError(
+            f'{prefix}locked: locks a pretrained tower ("kind": "minilm") with trainable_layers 0'
+        )
+
+
+def _check_locked(config: FitConfig, data: dict[str, Any]) -> None:
+    """LiT: one tower locked, in alignment, and the space's width is that tower's."""
+    key = "image.locked" if config.image.locked else "text.locked"
+    if config.method != "alignment":
+        raise ConfigError(
+            f"{key}: locking a tower is for alignment (LiT); other methods keep a tower "
+            "fixed with image.frozen or text.trainable_layers 0"
+        )
+    if config.image.locked and config.text.locked:
+        raise ConfigError("text.locked: both towers locked leaves nothing to train")
+    if "embed_dim" in data:  # 1280 for EfficientNet-Lite0, 384 for MiniLM
+        raise ConfigError(
+            "embed_dim: a locked tower's own features are the shared space, so its width "
+            "fixes the dimension; remove embed_dim"
+        )
 
 
 def _line_of(text: str, key: str) -> int | None:

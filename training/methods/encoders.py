@@ -1,20 +1,26 @@
 """Image and text encoders shared by every method.
 
 Image encoders expose ``features(x) -> (B, C, h, w)`` and ``encode_image(x) -> (B, C)``,
-like the EfficientNet-Lite0 tower; the text encoder maps right-padded token ids and their
-attention mask to per-token states and a pooled vector. Both export to ONNX with dynamic batch
-(and sequence) axes.
+like the EfficientNet-Lite0 tower; text encoders map right-padded token ids and their attention
+mask to a pooled vector ``(B, out_dim)``: an Embedding + LSTM trained from scratch, or the
+pretrained MiniLM tower. All export to ONNX with dynamic batch (and sequence) axes. Pretrained
+towers set ``pretrained_tower = True``, which puts their trained parameters at ``tower_lr``
+(``training.methods.optim``).
 """
 
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from training.methods.config import ImageEncoderConfig, TextEncoderConfig
+
+if TYPE_CHECKING:
+    from training.towers.minilm import MiniLMEncoder
 
 
 def _conv_bn(in_ch: int, out_ch: int, stride: int) -> list[nn.Module]:
@@ -81,6 +87,8 @@ class PretrainedEfficientNet(nn.Module):
     does not stop BatchNorm running statistics from drifting.
     """
 
+    pretrained_tower = True
+
     def __init__(self, config: ImageEncoderConfig) -> None:
         super().__init__()
         from training.towers import efficientnet_lite as eff
@@ -93,7 +101,7 @@ class PretrainedEfficientNet(nn.Module):
         self.resample_to = config.resample_to
         self.frozen = False
         self.map_channels = self.out_channels = eff.FEATURE_DIM
-        if config.frozen:
+        if config.frozen or config.locked:
             self.freeze()
 
     def freeze(self) -> PretrainedEfficientNet:
@@ -169,3 +177,54 @@ class LSTMTextEncoder(nn.Module):
         last = (attention_mask.sum(1) - 1).clamp(min=0)  # (B,)
         index = last.view(-1, 1, 1).expand(-1, 1, states.shape[-1])  # (B, 1, H)
         return states.gather(1, index).squeeze(1)  # (B, H)
+
+
+class MiniLMTextEncoder(nn.Module):
+    """all-MiniLM-L6-v2 (``training.towers.minilm``): its sentence embedding ``(B, 384)``,
+    frozen or with its top ``trainable_layers`` transformer layers trained.
+
+    Frozen layers (and the token embeddings, always) stay in eval mode, so their dropout is
+    off and they compute exactly what the pretrained model does. Single-sentence inputs need
+    no segment ids: ``token_type_ids`` are zeros made inside the graph, so the exported model
+    takes ``input_ids`` and ``attention_mask`` only, as every text encoder here does.
+    """
+
+    pretrained_tower = True
+
+    def __init__(self, config: TextEncoderConfig, tower: MiniLMEncoder | None = None) -> None:
+        super().__init__()
+        from training.towers.minilm import MiniLMEncoder
+
+        self.tower = tower or MiniLMEncoder.pretrained()
+        self.out_dim = self.tower.dim
+        layers, top = list(self.tower.bert.encoder.layer), config.trainable_layers
+        # A plain list, not a ModuleList: the layers are registered once, inside the tower.
+        self.trained_layers = layers[len(layers) - top :] if top else []
+        self.tower.requires_grad_(False)
+        for layer in self.trained_layers:
+            layer.requires_grad_(True)
+        self.train(False)
+
+    def train(self, mode: bool = True) -> MiniLMTextEncoder:
+        super().train(mode)
+        self.tower.eval()
+        for layer in self.trained_layers:
+            layer.train(mode)
+        return self
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Ids and mask (B, T) -> unit sentence embedding (B, 384)."""
+        token_type_ids = torch.zeros_like(input_ids)  # (B, T): one segment
+        return self.tower.encode_text(input_ids, attention_mask, token_type_ids)
+
+
+TextEncoder = LSTMTextEncoder | MiniLMTextEncoder
+
+
+def build_text_encoder(config: TextEncoderConfig, vocab_size: int | None) -> TextEncoder:
+    """MiniLM brings its own vocabulary; the LSTM's comes from the training texts."""
+    if config.kind == "minilm":
+        return MiniLMTextEncoder(config)
+    if not vocab_size:
+        raise ValueError("an LSTM text encoder needs the vocabulary size of its tokenizer")
+    return LSTMTextEncoder(vocab_size, config)

@@ -1,8 +1,9 @@
 """Multimodal fusion: an image encoder and a text encoder feeding one answer head.
 
-* ``ConcatFusion`` (the founding article): pooled image features and the LSTM text vector are
-  concatenated, then Dense(256, relu) and a softmax head. The ``modalities`` argument builds
-  the same architecture with one modality zeroed out, for the image-only / text-only ablations.
+* ``ConcatFusion`` (the founding article): pooled image features and the text vector (LSTM or
+  MiniLM) are concatenated, then Dense(256, relu) and a softmax head. The ``modalities``
+  argument builds the same architecture with one modality zeroed out, for the image-only /
+  text-only ablations.
 * ``CrossAttentionFusion``: the text vector queries the image's spatial feature map (keys and
   values from the h x w positions, with a learned projection of their coordinates), so a
   question such as "what shape is the red one?" can look at the red object only.
@@ -20,7 +21,7 @@ from training.methods.base import (
     MultiOutputModel,
     TaskHeads,
 )
-from training.methods.encoders import ImageEncoder, LSTMTextEncoder
+from training.methods.encoders import ImageEncoder, TextEncoder
 
 
 class ConcatFusion(MultiOutputModel):
@@ -31,7 +32,7 @@ class ConcatFusion(MultiOutputModel):
     def __init__(
         self,
         image_encoder: ImageEncoder,
-        text_encoder: LSTMTextEncoder,
+        text_encoder: TextEncoder,
         tasks: dict[str, int],
         hidden: int = 256,
         modalities: tuple[str, ...] = ("image", "text"),
@@ -103,7 +104,7 @@ class CrossAttentionFusion(MultiOutputModel):
     def __init__(
         self,
         image_encoder: ImageEncoder,
-        text_encoder: LSTMTextEncoder,
+        text_encoder: TextEncoder,
         tasks: dict[str, int],
         hidden: int = 256,
         dim: int = 64,

@@ -83,6 +83,16 @@ def _tasks(config: FitConfig, train: Examples) -> list[str]:
     return tasks
 
 
+def text_tokenizer(config: FitConfig, texts: list[str]) -> Tokenizer:
+    """MiniLM's WordPiece tokenizer as the default ``text`` model ships it (no padding,
+    truncation at ``max_length``), or a word-level one built from the training texts."""
+    if config.text.kind == "minilm":
+        from training.towers.minilm import serving_tokenizer_json
+
+        return Tokenizer.from_str(serving_tokenizer_json(config.text.max_length))
+    return build_tokenizer(texts)
+
+
 def prepare(config: FitConfig, train: Examples, evals: dict[str, Examples]) -> Prepared:
     tasks = _tasks(config, train)
     tokenizer = None
@@ -91,7 +101,7 @@ def prepare(config: FitConfig, train: Examples, evals: dict[str, Examples]) -> P
             raise FitInputError(
                 f"method {config.method!r} needs texts: give every line a `text` field"
             )
-        tokenizer = build_tokenizer(train.texts)
+        tokenizer = text_tokenizer(config, train.texts)
     classes = {t: train.classes[t] for t in tasks}
     prepared = Prepared(config, tasks, classes, tokenizer, train=None)  # type: ignore[arg-type]
     prepared.train = prepared.batches(train)
@@ -142,7 +152,7 @@ def fit(
 
     history = train(
         model, objective, prepared.train, config.train, monitor_fn if monitor else None, desc,
-        runtime,
+        runtime, tower_lr=config.tower_lr,
     )  # fmt: skip
     return FitResult(model, history, prepared)
 
@@ -197,7 +207,7 @@ def export(
                 description=description, tokenizer=tokenizer, **common,
             )
         ]  # fmt: skip
-    out = [embedding_output(config.embed_dim, space or name)]
+    out = [embedding_output(model.dim, space or name)]
     towers: tuple[tuple[str, nn.Module, list[InputSpec], Tokenizer | None], ...] = (
         ("image", ImageTower(model), [image], None),
         ("text", TextTower(model), text, prepared.tokenizer),

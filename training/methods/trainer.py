@@ -30,6 +30,7 @@ from training.methods.config import TrainConfig
 from training.methods.data import Batches
 from training.methods.objectives import Objective
 from training.precision import Precision
+from training.methods.optim import param_groups
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +50,16 @@ class History:
         return [e[key] for e in self.epochs if key in e]
 
 
-def _param_groups(model: nn.Module, objective: Objective, decay: float) -> list[dict[str, Any]]:
-    """Weight decay on weight matrices and kernels only; never on biases, norms, loss params."""
-    decayed: list[nn.Parameter] = []
-    plain: list[nn.Parameter] = []
-    for p in model.parameters():
-        if p.requires_grad:
-            (decayed if p.dim() >= 2 else plain).append(p)
-    plain += [p for p in objective.parameters() if p.requires_grad]
-    return [{"params": decayed, "weight_decay": decay}, {"params": plain, "weight_decay": 0.0}]
+def _param_groups(
+    model: nn.Module, objective: Objective, config: TrainConfig, tower_lr: float | None
+) -> list[dict[str, Any]]:
+    """The model's groups (``optim.param_groups``: towers at ``tower_lr``), then the loss's own
+    parameters (learnable temperature, uncertainty weights), never decayed."""
+    groups = param_groups(model, config.lr, tower_lr, config.weight_decay)
+    plain = [p for p in objective.parameters() if p.requires_grad]
+    if plain:
+        groups.append({"name": "objective", "params": plain, "lr": config.lr, "weight_decay": 0.0})
+    return groups
 
 
 def _schedule(warmup: int, total: int) -> Callable[[int], float]:
@@ -152,11 +154,13 @@ def train(
     evaluate: Evaluate | None = None,
     desc: str = "train",
     runtime: Runtime | None = None,
+    tower_lr: float | None = None,
 ) -> History:
-    """Train ``model`` in place for ``config.epochs`` epochs and return its history."""
+    """Train ``model`` in place for ``config.epochs`` epochs and return its history;
+    ``tower_lr`` is the learning rate of trained pretrained-tower parameters (see ``optim``)."""
     runtime = runtime or Runtime()
     ctx = runtime.context
-    run, loader = _start(model, objective, batches, config, runtime)
+    run, loader = _start(model, objective, batches, config, runtime, tower_lr)
     done = run.restore(runtime.checkpoints.load()) if runtime.resume and runtime.checkpoints else 0
     if done:
         log.info("%s: resumed after epoch %d of %d", desc, done, config.epochs)
@@ -188,6 +192,7 @@ def _start(
     batches: Batches,
     config: TrainConfig,
     runtime: Runtime,
+    tower_lr: float | None,
 ) -> tuple[_Run, Loader]:
     """The run before its first step: the model on its device (wrapped for DDP), the
     optimizer and schedule, and the loader of this rank's batches."""
@@ -198,7 +203,7 @@ def _start(
     if ctx.distributed:  # the same initial weights everywhere (seeded before), own streams now
         torch.manual_seed(config.seed + ctx.rank)
     loader = Loader(batches, ctx, config.seed)
-    groups = _param_groups(model, objective, config.weight_decay)
+    groups = _param_groups(model, objective, config, tower_lr)
     optimizer = torch.optim.AdamW(groups, lr=config.lr)
     total_steps = config.epochs * loader.steps_per_epoch()
     scheduler = torch.optim.lr_scheduler.LambdaLR(

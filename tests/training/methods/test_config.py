@@ -91,3 +91,61 @@ def test_efficientnet_takes_its_native_size_unless_the_config_says_otherwise(
     assert load_config(path).image.image_size == 96
     path.write_text('{"image": {"kind": "small_cnn"}}')
     assert load_config(path).image.image_size == 64
+
+
+def test_minilm_takes_its_own_max_length_and_the_pretrained_configs_read(tmp_path: Path) -> None:
+    path = tmp_path / "minilm.json"
+    path.write_text('{"method": "fusion", "text": {"kind": "minilm", "trainable_layers": 2}}')
+    config = load_config(path)
+    assert (config.text.max_length, config.text.trainable_layers, config.tower_lr) == (256, 2, None)
+    assert load_config("lit_image_locked").image.locked
+    assert load_config("lit_text_locked").text.locked
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "expected"),
+    [
+        (
+            '{\n "text": {"kind": "minilm", "trainable_layers": 7}}',
+            2,
+            r"text\.trainable_layers: 7 ",
+        ),
+        (
+            '{"text": {"trainable_layers": 1}}',
+            1,
+            r'text\.trainable_layers: only for "kind": "minil',
+        ),
+        (
+            '{"text": {"kind": "minilm", "trainable_layers": "1"}}',
+            1,
+            r"text\.trainable_layers: expected int",
+        ),
+        ('{\n"text": {"locked": true}}', 2, r"text\.locked: locks a pretrained tower"),
+        ('{"image": {"locked": true}}', 1, r"image\.locked: locks a pretrained tower"),
+        ('{\n"tower_lr": 0}', 2, r"tower_lr: 0 is not a positive learning rate"),
+        (
+            '{"method": "fusion",\n "image": {"kind": "efficientnet_lite0", "locked": true}}',
+            2,
+            r"image\.locked: locking a tower is for alignment",
+        ),
+        (
+            '{"method": "alignment", "image": {"kind": "efficientnet_lite0", "locked": true},\n'
+            ' "text": {"kind": "minilm", "locked": true}}',
+            2,
+            "text.locked: both towers locked",
+        ),
+        (
+            '{"method": "alignment", "image": {"kind": "efficientnet_lite0", "locked": true},\n'
+            ' "embed_dim": 64}',
+            2,
+            "embed_dim: a locked tower's own features are the shared space",
+        ),
+    ],
+)
+def test_tower_rules_are_checked_at_read(
+    tmp_path: Path, body: str, line: int, expected: str
+) -> None:
+    path = tmp_path / "towers.json"
+    path.write_text(body)
+    with pytest.raises(ConfigError, match=rf"towers\.json:{line}: {expected}"):
+        load_config(path)

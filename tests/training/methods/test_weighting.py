@@ -52,9 +52,10 @@ def test_uncertainty_weighting_matches_kendall_libmtl_form() -> None:
 def test_uncertainty_parameters_are_kept_out_of_weight_decay() -> None:
     model = HardSharingModel(SmallCNN((4, 8)), {"shape": 10, "color": 5})
     objective = ClassificationObjective(TASKS, UncertaintyWeighting(TASKS))
-    decayed, plain = _param_groups(model, objective, TrainConfig().weight_decay)
+    groups = {g["name"]: g for g in _param_groups(model, objective, TrainConfig(), None)}
     log_vars = objective.weighting.log_vars
-    assert all(p is not log_vars for p in decayed["params"])
+    assert all(p is not log_vars for p in groups["head"]["params"])
+    plain = groups["objective"]
     assert any(p is log_vars for p in plain["params"]) and plain["weight_decay"] == 0.0
 
 
