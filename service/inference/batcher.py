@@ -226,7 +226,11 @@ class Batcher(Generic[ItemT, ResultT]):
     ) -> None:
         try:
             self._observer.queue_depth(self.name, self._queue.qsize())
-            live = [p for p in batch if not p.future.done()]  # drop timed-out / cancelled items
+            # Drop the items nobody waits for any more (deadline passed, client gone): shed
+            # here, they never reach ONNX Runtime.
+            live = [p for p in batch if not p.future.done()]
+            for _ in range(len(batch) - len(live)):
+                self._observer.item_rejected(self.name, "abandoned")
             if live:
                 await self._execute(live)
             # by identity: comparing batches would compare their numpy items

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from contract.manifest import MANIFEST_FILE, MODEL_FILE, Manifest, read_manifest, verify_files
 from service.errors import NotReadyError
 from service.events import Observer
+from service.inference.admission import QueueAdmission, decoding
 from service.inference.autotune import BatchProfile, tune_batch_size
 from service.inference.batcher import Batcher, BatcherConfig, BatcherStats
 from service.inference.prepare import Preprocessor
@@ -87,6 +88,7 @@ class ServedModel:
         self._preprocessor: Preprocessor | None = None
         self._runner: ModelRunner | None = None
         self._batcher: ModelBatcher | None = None
+        self._admission: QueueAdmission | None = None
 
     # -- what it is --------------------------------------------------------------------------
     @property
@@ -142,6 +144,17 @@ class ServedModel:
 
     # -- serving -----------------------------------------------------------------------------
     @contextmanager
+    def admit(self, items: int) -> Iterator[None]:
+        """Count ``items`` against the model's queue from before their decode until answered;
+        429 at once when they do not fit (``admission.QueueAdmission``)."""
+        self._serving()  # 503 unless it serves; the admission starts with the batcher
+        admission = self._admission
+        if admission is None:
+            raise self.not_ready()
+        with admission.admit(items):
+            yield
+
+    @contextmanager
     def preparing(self) -> Iterator[None]:
         """Wrap decoding that precedes :meth:`infer`, so a batch may wait for its items."""
         with self._serving().preparing():
@@ -156,9 +169,10 @@ class ServedModel:
         preprocessor = self.preprocessor
         pairs = list(zip(images, texts, strict=True))
         with self.preparing():
-            return await asyncio.to_thread(
-                lambda: [preprocessor.prepare(image, text) for image, text in pairs]
-            )
+            async with decoding(images):  # the pixel budget, before any pixel is decoded
+                return await asyncio.to_thread(
+                    lambda: [preprocessor.prepare(image, text) for image, text in pairs]
+                )
 
     async def infer(self, items: Sequence[Inputs]) -> list[Outputs]:
         """Run prepared items in the model's next batches; one output dict per item."""
@@ -170,8 +184,9 @@ class ServedModel:
     async def run(
         self, images: Sequence[bytes | None], texts: Sequence[str | None]
     ) -> list[Outputs]:
-        """:meth:`prepare` then :meth:`infer`: the path of every task."""
-        return await self.infer(await self.prepare(images, texts))
+        """:meth:`admit`, :meth:`prepare` then :meth:`infer`: the path of every task."""
+        with self.admit(len(images)):
+            return await self.infer(await self.prepare(images, texts))
 
     # -- lifecycle ---------------------------------------------------------------------------
     def load(self, session: SessionConfig) -> None:
@@ -210,6 +225,9 @@ class ServedModel:
         )
         batcher.start()
         self._batcher = batcher
+        self._admission = QueueAdmission(
+            self.name, config.max_queue_size, self._observer, config.retry_after_s
+        )
 
     async def stop(self, drain_timeout_s: float) -> None:
         """Refuse new items, let queued ones finish (up to ``drain_timeout_s``), stop batching."""
