@@ -15,6 +15,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.api.deadline import ARRIVED
 from service.api.errors import error_response
 from service.events import Observer, track_models
 
@@ -34,7 +35,9 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = _request_id(scope)
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state[ARRIVED] = time.monotonic()  # where the request's deadline starts
         started = time.perf_counter()
         self.observer.request_started()
         status = 500

@@ -1,16 +1,18 @@
-"""The route class of the protected API: key, body limit, one strict multipart parse, its errors.
+"""The route class of the protected API: key, body limit, admission, deadline, multipart.
 
 Every ``/v1`` and ``/v2`` endpoint (probes, metrics and docs aside) is a :class:`ServiceRoute`.
-Before FastAPI reads anything, the route checks the API key and the declared body size, then
-reads the body through a byte counter, so an oversized or unauthorised request costs no parsing
-and fails with the route's own error protocol (``error_protocol``: the v1 envelope here, V2 in
-``api/v2/errors.py``). Multipart bodies are parsed once, by Starlette's parser with one change:
-a text field that is not valid UTF-8 is a 400 (Starlette would decode it as latin-1, silently
-turning bad bytes into other characters).
+Before FastAPI reads anything, the route checks the API key and the declared body size, admits
+the body against the byte budget (``inference/admission.py``), then reads it through a byte
+counter within the body timeout and the request's deadline (``api/deadline.py``), so an
+oversized, unauthorised or overloading request costs no parsing and fails with the route's own
+error protocol (``error_protocol``: the v1 envelope here, V2 in ``api/v2/errors.py``). The
+handler then runs under the deadline and is cancelled if the client disconnects. Multipart
+bodies are parsed once, in a worker thread, with part limits (``api/multipart.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar
@@ -19,11 +21,15 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from python_multipart.multipart import parse_options_header
 from starlette.datastructures import FormData
-from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.formparsers import MultiPartException
 from starlette.types import Message, Receive
 
+from service.api.deadline import deadline_of, read_body, remaining, run_guarded
 from service.api.errors import ENVELOPE, ErrorProtocol
+from service.api.multipart import BoundedMultiPartParser
 from service.errors import MalformedRequestError, PayloadTooLargeError, UnauthorizedError
+from service.events import Observer
+from service.inference.admission import Budgets, request_scope
 from service.settings import Settings
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -45,10 +51,22 @@ class ServiceRoute(APIRoute):
             declared = request.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
                 raise too_large(limit)
-            request = ServiceRequest(request.scope, _counting(request.receive, limit))
-            if request.method in _BODY_METHODS:
-                await request.body()  # here, so a body over the limit is a 413, not a parse error
-            return await handler(request)
+            deadline = deadline_of(request, settings.request_timeout_s)
+            receive = request.receive
+            request = ServiceRequest(request.scope, _counting(receive, limit))
+            budgets: Budgets = request.app.state.budgets
+            observer: Observer = request.app.state.observer
+            has_body = request.method in _BODY_METHODS
+            # Bytes in flight are admitted on the declared size, before the body is read: a
+            # request that waits here holds a socket, not memory. Chunked bodies count as the
+            # largest allowed.
+            size = (int(declared) if declared.isdigit() else limit) if has_body else 0
+            wait_s = min(budgets.wait_s, remaining(deadline))
+            async with budgets.bytes.hold(size, wait_s):
+                with request_scope(budgets):
+                    if has_body:  # here, so a body over the limit is a 413, not a parse error
+                        await read_body(request, deadline, settings.body_timeout_s, observer)
+                    return await run_guarded(handler(request), receive, deadline, observer)
 
         return handle
 
@@ -63,35 +81,21 @@ class ServiceRequest(Request):
         max_fields: int | float = 1000,
         max_part_size: int = 1024 * 1024,
     ) -> FormData:
-        """The parsed form (multipart through :class:`Utf8MultiPartParser`)."""
+        """The parsed form (multipart through :class:`BoundedMultiPartParser`, in a thread)."""
         content_type, _ = parse_options_header(self.headers.get("content-type", ""))
         if content_type != b"multipart/form-data":
             return await super().form(
                 max_files=max_files, max_fields=max_fields, max_part_size=max_part_size
             )
-        parser = Utf8MultiPartParser(
-            self.headers, self.stream(), max_files=max_files, max_fields=max_fields,
-            max_part_size=max_part_size,
+        settings: Settings = self.app.state.settings
+        parser = BoundedMultiPartParser(
+            self.headers, await self.body(), max_parts=settings.max_form_parts,
+            max_field_bytes=settings.max_form_field_bytes,
         )  # fmt: skip
-        try:
-            return await parser.parse()
+        try:  # in a thread: a body of many tiny parts must not hold the event loop
+            return await asyncio.to_thread(parser.parse_sync)
         except MultiPartException as exc:
             raise MalformedRequestError(exc.message) from None
-
-
-class Utf8MultiPartParser(MultiPartParser):
-    """Starlette's multipart parser, except that a text field must be valid UTF-8."""
-
-    def on_part_end(self) -> None:
-        part = self._current_part  # the part just read (Starlette keeps no public hook for it)
-        if part.file is None:
-            try:
-                bytes(part.data).decode("utf-8")
-            except UnicodeDecodeError:
-                raise MalformedRequestError(
-                    "a form text field is not valid UTF-8; encode text fields as UTF-8"
-                ) from None
-        super().on_part_end()
 
 
 def authorize(request: Request, api_key: str) -> None:
