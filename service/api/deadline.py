@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from starlette.requests import ClientDisconnect, Request
@@ -36,6 +36,7 @@ from service.events import Observer
 
 DEADLINE_HEADER = "x-request-timeout-ms"
 ARRIVED = "arrived"  # key in scope["state"]: time.monotonic() when the request came in
+BODY_READ = "body_read"  # key in scope["state"]: True once the whole body was read
 
 T = TypeVar("T")
 
@@ -58,20 +59,33 @@ def deadline_of(request: Request, timeout_s: float) -> float:
     return float(arrived) + timeout_s
 
 
+def body_read(request: Request) -> bool:
+    """Whether :func:`read_body` read the whole body of ``request``."""
+    return bool(request.scope.get("state", {}).get(BODY_READ))
+
+
 def remaining(deadline: float) -> float:
     """Seconds left before ``deadline`` (0 when it passed)."""
     return max(0.0, deadline - time.monotonic())
 
 
 async def read_body(
-    request: Request, deadline: float, body_timeout_s: float, observer: Observer
-) -> bytes:
-    """The whole body, within the body timeout and the deadline (408 / 504 / disconnect)."""
+    request: Request, deadline: float, body_timeout_s: float, observer: Observer,
+    sink: Callable[[bytes], Awaitable[None]] | None = None,
+) -> None:  # fmt: skip
+    """Read the whole body within the body timeout and the deadline (408 / 504 / disconnect):
+    into ``request.body()``, or chunk by chunk into ``sink`` as it arrives (which may stop it
+    early by raising)."""
     body_limit = body_timeout_s
     left = remaining(deadline)
     try:
         async with asyncio.timeout(min(body_limit, left)):
-            return await request.body()
+            if sink is None:
+                await request.body()
+            else:
+                async for chunk in request.stream():
+                    await sink(chunk)
+        request.scope.setdefault("state", {})[BODY_READ] = True
     except TimeoutError:
         if body_limit <= left:
             observer.connection_closed("body_timeout")

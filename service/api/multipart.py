@@ -1,17 +1,19 @@
-"""Multipart bodies parsed strictly and off the event loop, with limits checked part by part.
+"""Multipart bodies parsed strictly while they stream in, off the event loop, part by part.
 
-Starlette's parser, driven synchronously over the body already read (the route read it within
-its limits), in a worker thread, so a body of many tiny parts cannot hold the event loop. Its
+Starlette's parser, driven chunk by chunk as the body arrives (:meth:`feed`), each batch of
+chunks in a worker thread, so a body of many tiny parts cannot hold the event loop. Its
 callbacks enforce, as the parser reaches each part: at most ``max_parts`` parts (400), a text
 field of at most ``max_field_bytes`` (413) that must be valid UTF-8 (400; Starlette would decode
 it as latin-1, silently turning bad bytes into other characters). A flood of 200,000 parts stops
-at part ``max_parts + 1``, a few kilobytes in.
+at part ``max_parts + 1``, a few kilobytes in, and the rest of its body is never read (the
+route closes the connection instead).
 """
 
 from __future__ import annotations
 
+import asyncio
 import codecs
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -20,20 +22,61 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from service.errors import MalformedRequestError, PayloadTooLargeError
 
-_CHUNK = 64 * 1024  # fed to the parser at a time, so limits trip early in a large body
-
+_BATCH = 64 * 1024  # bytes handed to the worker thread at a time
 
 class BoundedMultiPartParser(MultiPartParser):
-    """Parses one multipart body synchronously (:meth:`parse_sync`) with the limits above."""
+    """Parses one multipart body as it streams in (:meth:`feed`, :meth:`finish`).
 
-    def __init__(
-        self, headers: Headers, body: bytes, *, max_parts: int, max_field_bytes: int
-    ) -> None:
+    Raises:
+        MalformedRequestError: no boundary, bad multipart, too many parts, a non-UTF-8 field.
+        PayloadTooLargeError: a text field over ``max_field_bytes``.
+    """
+
+    def __init__(self, headers: Headers, *, max_parts: int, max_field_bytes: int) -> None:
         super().__init__(headers, _nothing(), max_files=max_parts, max_fields=max_parts,
                          max_part_size=max_field_bytes)  # fmt: skip
-        self._body = body
         self._max_parts = max_parts
         self._parts = 0
+        self._pending = bytearray()
+        _, params = parse_options_header(headers.get("content-type", ""))
+        self._charset = _charset(params.get(b"charset", b"utf-8"))
+        boundary = params.get(b"boundary")
+        if not boundary:
+            raise MalformedRequestError("the multipart body has no boundary in its content type")
+        self._parser = MultipartParser(boundary, {
+            "on_part_begin": self.on_part_begin, "on_part_data": self.on_part_data,
+            "on_part_end": self.on_part_end, "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value, "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished, "on_end": self.on_end,
+        })  # fmt: skip
+
+    async def feed(self, chunk: bytes) -> None:
+        """Parse the next chunk of the body (in a worker thread, a batch at a time)."""
+        self._pending += chunk
+        if len(self._pending) >= _BATCH:
+            data, self._pending = bytes(self._pending), bytearray()
+            await asyncio.to_thread(self._guarded, self._parser.write, data)
+
+    async def finish(self) -> FormData:
+        """Parse what is left, check the body ended properly, and return the form."""
+        data, self._pending = bytes(self._pending), bytearray()
+        await asyncio.to_thread(self._guarded, self._finish, data)
+        return FormData(self.items)
+
+    def _finish(self, data: bytes) -> None:
+        self._parser.write(data)
+        self._parser.finalize()
+
+    def _guarded(self, step: Callable[[bytes], object], data: bytes) -> None:
+        try:
+            step(data)
+        except BaseException as exc:
+            for file in self._files_to_close_on_error:
+                file.close()
+            if isinstance(exc, FormParserError | MultiPartException):
+                message = getattr(exc, "message", "the multipart body is malformed")
+                raise MalformedRequestError(str(message)) from None
+            raise
 
     def on_headers_finished(self) -> None:
         self._parts += 1
@@ -69,31 +112,6 @@ class BoundedMultiPartParser(MultiPartParser):
             part.file.file.seek(0)
         super().on_part_end()
 
-    def parse_sync(self) -> FormData:
-        """The form, or :class:`MultiPartException` / a service error at the first problem."""
-        _, params = parse_options_header(self.headers["Content-Type"])
-        self._charset = _charset(params.get(b"charset", b"utf-8"))
-        boundary = params.get(b"boundary")
-        if not boundary:
-            raise MultiPartException("Missing boundary in multipart.")
-        parser = MultipartParser(boundary, {
-            "on_part_begin": self.on_part_begin, "on_part_data": self.on_part_data,
-            "on_part_end": self.on_part_end, "on_header_field": self.on_header_field,
-            "on_header_value": self.on_header_value, "on_header_end": self.on_header_end,
-            "on_headers_finished": self.on_headers_finished, "on_end": self.on_end,
-        })  # fmt: skip
-        try:
-            for start in range(0, len(self._body), _CHUNK):
-                parser.write(self._body[start : start + _CHUNK])
-            parser.finalize()
-        except BaseException as exc:
-            for file in self._files_to_close_on_error:
-                file.close()
-            if isinstance(exc, FormParserError):
-                raise MultiPartException("Invalid multipart data.") from exc
-            raise
-        return FormData(self.items)
-
 
 def _charset(value: str | bytes) -> str:
     name = value.decode("latin-1") if isinstance(value, bytes) else value
@@ -104,6 +122,6 @@ def _charset(value: str | bytes) -> str:
 
 
 async def _nothing() -> AsyncGenerator[bytes, None]:
-    """The stream Starlette's constructor wants; :meth:`parse_sync` reads the body instead."""
+    """The stream Starlette's constructor wants; :meth:`feed` gets the body instead."""
     return
     yield b""  # pragma: no cover - makes this an async generator

@@ -115,17 +115,26 @@ class QueueAdmission:
         self._observer = observer
         self._done: deque[tuple[float, int]] = deque()  # (when, items) answered recently
 
+    @property
+    def full(self) -> bool:
+        """Not one more item fits now."""
+        return self.admitted >= self.capacity
+
+    def overloaded(self, items: int = 1) -> OverloadedError:
+        """The 429 for ``items`` that do not fit (counted as a shed)."""
+        self._observer.request_shed("queue_full")
+        return OverloadedError(
+            f"the queue of model {self.model!r} is full ({self.capacity} items); "
+            "retry after a moment",
+            retry_after_ms=self.retry_after_ms(items),
+            model=self.model,
+        )
+
     @contextmanager
     def admit(self, items: int) -> Iterator[None]:
         """Count ``items`` as admitted inside the block; 429 when they do not fit."""
         if self.admitted + items > self.capacity:
-            self._observer.request_shed("queue_full")
-            raise OverloadedError(
-                f"the queue of model {self.model!r} is full ({self.capacity} items); "
-                "retry after a moment",
-                retry_after_ms=self.retry_after_ms(items),
-                model=self.model,
-            )
+            raise self.overloaded(items)
         self.admitted += items
         try:
             yield

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
@@ -25,7 +26,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from contract.manifest import MANIFEST_FILE, MODEL_FILE, Manifest, read_manifest, verify_files
-from service.errors import NotReadyError
+from service.errors import NotReadyError, OverloadedError
 from service.events import Observer
 from service.inference.admission import QueueAdmission, decoding
 from service.inference.autotune import BatchProfile, tune_batch_size
@@ -42,6 +43,8 @@ from service.inference.session import (
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/-])(?:/[^\s/'\"`:,;()]+)*/([^\s/'\"`:,;()]+)")
 
 ModelBatcher = Batcher[Inputs, Outputs]
 
@@ -143,6 +146,17 @@ class ServedModel:
         return self._batcher.pending if self._batcher else 0
 
     # -- serving -----------------------------------------------------------------------------
+    @property
+    def full(self) -> bool:
+        """Its queue admits nothing more now: a new request would be a 429."""
+        return self._admission is not None and self._admission.full
+
+    def overloaded(self) -> OverloadedError:
+        """The 429 of a request refused because :attr:`full` (counted as a shed)."""
+        if self._admission is None:
+            raise self.not_ready()
+        return self._admission.overloaded()
+
     @contextmanager
     def admit(self, items: int) -> Iterator[None]:
         """Count ``items`` against the model's queue from before their decode until answered;
@@ -315,7 +329,9 @@ def _reason(exc: Exception, model_dir: Path) -> str:
     text = _describe(exc)
     for root in {str(model_dir.resolve()), str(model_dir)}:
         text = text.replace(root.rstrip("/") + "/", "")
-    return text
+    # Any other absolute path (a library, a temp dir) says where the server's files are, on
+    # /health/ready that anyone may read: keep its last part only.
+    return _ABSOLUTE_PATH.sub(lambda m: f"<path>/{m.group(1)}", text)
 
 
 def _describe(exc: Exception) -> str:
