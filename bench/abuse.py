@@ -77,8 +77,9 @@ async def _scenarios(base: str, url: str, pid: int, small: bytes, args: argparse
         out = await run
         recovery = await c.recovery_s(pool, small, quiet_p99 * 1.5)
         rows.append(_overload_row(name, out, cap, recovery))
-    _table("Overload", ["run", "sent", "goodput req/s", "of capacity", "429 p99 ms",
-                        "max 200 s (deadline 30)", "5xx", "other", "recovery s"], rows)  # fmt: skip
+    _table("Overload (client-side latency; server's own in brackets)",
+           ["run", "sent", "goodput req/s", "of capacity", "429 p99 ms",
+            "max 200 s (deadline 30)", "5xx", "other", "recovery s"], rows)  # fmt: skip
     await _aborts(base, url, small)
     await _slow(base, url, small, quiet_p99, args.slow_seconds)
     await _memory(base, url, pid, small, args.seconds)
@@ -89,7 +90,8 @@ def _overload_row(name: str, out: c.Outcomes, cap: float, recovery: float) -> li
     goodput = len(out.of(200)) / out.seconds
     other = len(out.results) - len(out.of(200)) - len(out.of(429)) - out.count(500, 600)
     return [name, str(len(out.results)), f"{goodput:.1f}", f"{goodput / cap:.0%}",
-            _ms(_p(out.of(429), 99)), f"{max(out.of(200), default=0):.2f}",
+            f"{_ms(_p(out.of(429), 99))} ({_ms(_p(out.server(429), 99))})",
+            f"{max(out.of(200), default=0):.2f} ({max(out.server(200), default=0):.2f})",
             str(out.count(500, 600)), str(other), f"{recovery:.2f}"]  # fmt: skip
 
 
@@ -146,7 +148,7 @@ async def _memory(base: str, url: str, pid: int, small: bytes, seconds: float) -
         normal = await c.closed_loop(c.Pool(url, 60.0), small, 1, seconds - 2)
         heavy_out = await heavy
     statuses: dict[int, int] = {}
-    for code, _ in heavy_out.results:
+    for code, _, _ in heavy_out.results:
         statuses[code] = statuses.get(code, 0) + 1
     _table(f"128 connections posting {len(big) / 1e6:.0f} MB bodies beside c=1",
            ["RSS before MB", "RSS peak MB", "ceiling MB", "after MB", "big answers",

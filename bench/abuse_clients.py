@@ -19,25 +19,49 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bench.client import KeepAliveConnection
+from bench.client import KeepAliveConnection, _read_headers
 
 JSON = {"Content-Type": "application/json"}
 
 
 @dataclass
 class Outcomes:
-    """(status, seconds) of every request a run sent, with when it was sent."""
+    """(status, client seconds, server seconds) of every request a run sent."""
 
-    results: list[tuple[int, float]] = field(default_factory=list)
+    results: list[tuple[int, float, float]] = field(default_factory=list)
     seconds: float = 0.0
 
     def of(self, status: int) -> list[float]:
-        """Latencies of the requests that got ``status``."""
-        return [s for code, s in self.results if code == status]
+        """Latencies the client saw for the requests that got ``status``."""
+        return [s for code, s, _ in self.results if code == status]
+
+    def server(self, status: int) -> list[float]:
+        """The server's own time (its ``Server-Timing``) for the requests that got ``status``."""
+        return [s for code, _, s in self.results if code == status and s == s]  # not NaN
 
     def count(self, low: int, high: int) -> int:
         """Requests with a status in ``[low, high)``."""
-        return sum(1 for code, _ in self.results if low <= code < high)
+        return sum(1 for code, _, _ in self.results if low <= code < high)
+
+
+class TimedConnection(KeepAliveConnection):
+    """A keep-alive connection that also reads the server's ``Server-Timing`` (seconds)."""
+
+    server_s = float("nan")
+
+    async def _exchange(self, body: bytes) -> int:
+        if self._writer is None or self._reader is None:
+            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+        self._writer.write(self._head + str(len(body)).encode() + b"\r\n\r\n" + body)
+        reader = self._reader
+        status = int((await reader.readuntil(b"\r\n")).split(b" ", 2)[1])
+        headers = await _read_headers(reader)
+        timing = re.search(rb"dur=([0-9.]+)", headers.get(b"server-timing", b""))
+        self.server_s = float(timing.group(1)) / 1000 if timing else float("nan")
+        await reader.readexactly(int(headers.get(b"content-length", b"0")))
+        if headers.get(b"connection", b"").lower() == b"close":
+            await self.close()
+        return status
 
 
 class Pool:
@@ -45,19 +69,21 @@ class Pool:
 
     def __init__(self, url: str, timeout_s: float, headers: dict[str, str] | None = None) -> None:
         self.url, self.timeout_s, self.headers = url, timeout_s, headers or JSON
-        self._idle: list[KeepAliveConnection] = []
-        self._all: list[KeepAliveConnection] = []
+        self._idle: list[TimedConnection] = []
+        self._all: list[TimedConnection] = []
 
-    async def post(self, body: bytes) -> tuple[int, float]:
-        """(status, seconds) of one POST (status 0: transport failure or client timeout)."""
+    async def post(self, body: bytes) -> tuple[int, float, float]:
+        """(status, client seconds, server seconds) of one POST (status 0: transport failure
+        or client timeout)."""
         conn = self._idle.pop() if self._idle else self._new()
         started = time.perf_counter()
+        conn.server_s = float("nan")
         status = await conn.post(body)
         self._idle.append(conn)
-        return status, time.perf_counter() - started
+        return status, time.perf_counter() - started, conn.server_s
 
-    def _new(self) -> KeepAliveConnection:
-        conn = KeepAliveConnection(self.url, self.headers, self.timeout_s)
+    def _new(self) -> TimedConnection:
+        conn = TimedConnection(self.url, self.headers, self.timeout_s)
         self._all.append(conn)
         return conn
 
@@ -110,7 +136,7 @@ async def recovery_s(pool: Pool, body: bytes, quiet_p99_s: float, limit_s: float
     started = time.perf_counter()
     streak = 0
     while (elapsed := time.perf_counter() - started) < limit_s:
-        status, seconds = await pool.post(body)
+        status, seconds, _ = await pool.post(body)
         streak = streak + 1 if status == 200 and seconds <= quiet_p99_s else 0
         if streak == 3:
             return elapsed
@@ -153,7 +179,7 @@ async def multipart_flood(url: str, body: bytes, boundary: str, seconds: float) 
     answered = 0
     until = time.perf_counter() + seconds
     while time.perf_counter() < until:
-        status, _ = await pool.post(body)
+        status, _, _ = await pool.post(body)
         answered += status != 0
     await pool.close()
     return answered

@@ -62,7 +62,8 @@ def create_app(settings: Settings | None = None, *, observer: Observer | None = 
     if settings.cors_origins:  # outermost, so preflights and error replies get CORS headers
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
-            allow_headers=["*"], expose_headers=["X-Request-ID", "Retry-After", "Retry-After-Ms"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "Retry-After", "Retry-After-Ms", "Server-Timing"],
         )  # fmt: skip
     return app
 

@@ -47,9 +47,13 @@ class RequestContextMiddleware:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 response_started, status = True, message["status"]
+                # Server-Timing: the time the app took until the answer, so a client (and the
+                # load benchmark) can tell the server's time from the network's and its own.
+                took_ms = (time.perf_counter() - started) * 1000
                 message["headers"] = [
                     *message.get("headers", []),
                     (REQUEST_ID_HEADER.encode(), request_id.encode("ascii")),
+                    (b"server-timing", f"app;dur={took_ms:.1f}".encode()),
                 ]
             await send(message)
 
