@@ -269,3 +269,25 @@ def test_ready_reports_each_model_and_no_server_paths(
     failed = body["models"]["fusion"]
     assert failed["state"] == "failed" and "sha256" in failed["reason"].lower()
     assert str(tmp_path) not in response.text and "/tmp" not in response.text
+
+
+def test_bytes_in_flight_are_capped_before_the_body_is_read(
+    make_client: Any, slow_runs: list[int]
+) -> None:
+    body = json.dumps(ONE).encode() + b" " * 1000  # two do not fit in the budget below
+    limits = {"max_body_bytes": 2 * len(body) - 1, "max_inflight_bytes": 2 * len(body) - 1,
+              "admission_wait_ms": 100, **SERIAL}  # fmt: skip
+    headers = {"content-type": "application/json"}
+    with make_client(**limits) as client, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(client.post, "/v1/classify", content=body, headers=headers)
+        time.sleep(0.15)  # its body holds the budget while it runs
+        started = time.monotonic()
+        second = client.post("/v1/classify", content=body, headers=headers)
+        assert 0.09 < time.monotonic() - started < 0.35  # waited for room, then gave up
+        assert second.status_code == 429 and second.headers["connection"] == "close"
+        assert "bytes in flight" in second.json()["error"]["message"]
+        assert first.result().status_code == 200
+        assert first.result().headers["server-timing"].startswith("app;dur=")
+        assert _metric(client, "mms_requests_shed_total", reason="bytes") == 1
+        assert _metric(client, "mms_admission_wait_seconds_count", budget="bytes") >= 1
+        assert client.post("/v1/classify", content=body, headers=headers).status_code == 200
