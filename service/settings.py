@@ -20,6 +20,9 @@ GalleryBackend = Literal["edge", "qdrant"]
 GraphOptimization = Literal["disable", "basic", "extended", "all"]
 
 
+_FORM_FIELDS = 16  # form fields an upload may send beside its files (model, top_k, metadata...)
+
+
 class Settings(BaseSettings):
     """Every knob of the service; environment variables ``MMS_<FIELD>``, e.g. ``MMS_MODEL_DIR``."""
 
@@ -111,7 +114,9 @@ class Settings(BaseSettings):
         "model queue: a full queue is a 429 at once)",
     )  # fmt: skip
     max_form_parts: int = Field(
-        default=256, ge=1, description="parts of one multipart body (400 past it, while parsing)"
+        default=256, ge=1,
+        description="parts of one multipart body (400 past it, while it streams); at least "
+        "max_items + 16",
     )
     max_form_field_bytes: int = Field(
         default=256 * 1024, ge=1, description="bytes of one multipart text field (413 past it)"
@@ -267,6 +272,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"limit_concurrency ({self.limit_concurrency}) must be > max_connections "
                 f"({self.max_connections}), else uvicorn answers 503 before the cap acts"
+            )
+        if self.max_form_parts < self.max_items + _FORM_FIELDS:
+            raise ValueError(
+                f"max_form_parts ({self.max_form_parts}) must be >= max_items + {_FORM_FIELDS} "
+                f"({self.max_items + _FORM_FIELDS}), or the largest allowed upload is refused"
             )
         if self.max_inflight_pixels < self.max_request_pixels:
             raise ValueError("max_inflight_pixels must be >= max_request_pixels")

@@ -193,13 +193,13 @@ def test_multipart_part_limits_are_enforced_while_streaming_off_the_loop(
         parse(self)
 
     monkeypatch.setattr(BoundedMultiPartParser, "on_headers_finished", counted)
-    with make_client(max_form_parts=20, max_form_field_bytes=100) as client:
+    with make_client(max_form_parts=24, max_items=8, max_form_field_bytes=100) as client:
         loop_thread = client.portal.call(_thread_id)
         body, headers = _form(50_000)
         response = client.post("/v1/sentiment/upload", content=body, headers=headers)
-        assert response.status_code == 400 and "more than 20 parts" in response.text
+        assert response.status_code == 400 and "more than 24 parts" in response.text
         assert response.headers["connection"] == "close"  # the rest of the body is not read
-        assert len(threads) == 21  # stopped at the first part over the limit, not at 50,000
+        assert len(threads) == 25  # stopped at the first part over the limit, not at 50,000
         assert loop_thread not in threads  # parsed in a worker thread
         body, headers = _form(1, field_bytes=101)
         response = client.post("/v1/sentiment/upload", content=body, headers=headers)
@@ -291,3 +291,15 @@ def test_bytes_in_flight_are_capped_before_the_body_is_read(
         assert _metric(client, "mms_requests_shed_total", reason="bytes") == 1
         assert _metric(client, "mms_admission_wait_seconds_count", budget="bytes") >= 1
         assert client.post("/v1/classify", content=body, headers=headers).status_code == 200
+
+
+def test_the_load_limits_must_fit_the_largest_allowed_request() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="max_form_parts"):
+        Settings(max_items=250)  # 256 parts cannot carry 250 files and their fields
+    with pytest.raises(ValidationError, match="limit_concurrency"):
+        Settings(max_connections=2000)
+    with pytest.raises(ValidationError, match="max_inflight_bytes"):
+        Settings(max_body_bytes=300 * 2**20)
+    assert Settings(max_items=250, max_form_parts=266).max_form_parts == 266
