@@ -6,9 +6,10 @@ Serves the ``vision`` model with ``python -m service`` (the real entry point: it
 limits and timeouts apply) in a child process, with the default settings, and runs in turn:
 
 1. capacity: a closed loop at concurrency 8 (successes per second), and the quiet c=1 latency;
-2. overload, open loop at 4x capacity; then 512 connections in a closed loop: goodput against
-   capacity, the p99 of the 429s, the slowest success against the deadline, 5xx, and how long
-   until a c=1 client is back to its quiet p99 after the load stops;
+2. overload, open loop at 4x capacity; then 512 connections in a closed loop (as ``wrk -c 512``:
+   the next request as soon as an answer comes), and the same honouring ``Retry-After-Ms``:
+   goodput against capacity, the p99 of the 429s, the slowest success against the deadline,
+   5xx, and how long until a c=1 client is back to its quiet p99 after the load stops;
 3. 200 requests aborted 5 ms after sending: ONNX Runtime items run for them, disconnects counted;
 4. 50 slow-loris connections (25 on the head, 25 on the body) and 2 multipart floods beside a
    c=1 client: its p99 against the quiet one, and the slow connections the server closed;
@@ -73,6 +74,8 @@ async def _scenarios(base: str, url: str, pid: int, small: bytes, args: argparse
     for name, run in (
         ("open loop 4x", c.open_loop(c.Pool(url, 60.0), small, 4 * cap, args.seconds)),
         ("512 connections", c.closed_loop(c.Pool(url, 60.0), small, 512, args.seconds)),
+        ("512 connections, honouring Retry-After-Ms",
+         c.closed_loop(c.Pool(url, 60.0), small, 512, args.seconds, backoff=True)),
     ):
         out = await run
         recovery = await c.recovery_s(pool, small, quiet_p99 * 1.5)

@@ -48,6 +48,7 @@ class TimedConnection(KeepAliveConnection):
     """A keep-alive connection that also reads the server's ``Server-Timing`` (seconds)."""
 
     server_s = float("nan")
+    retry_after_s = 0.0  # the last answer's Retry-After-Ms, in seconds
 
     async def _exchange(self, body: bytes) -> int:
         if self._writer is None or self._reader is None:
@@ -58,6 +59,7 @@ class TimedConnection(KeepAliveConnection):
         headers = await _read_headers(reader)
         timing = re.search(rb"dur=([0-9.]+)", headers.get(b"server-timing", b""))
         self.server_s = float(timing.group(1)) / 1000 if timing else float("nan")
+        self.retry_after_s = int(headers.get(b"retry-after-ms", b"0") or 0) / 1000
         await reader.readexactly(int(headers.get(b"content-length", b"0")))
         if headers.get(b"connection", b"").lower() == b"close":
             await self.close()
@@ -72,15 +74,15 @@ class Pool:
         self._idle: list[TimedConnection] = []
         self._all: list[TimedConnection] = []
 
-    async def post(self, body: bytes) -> tuple[int, float, float]:
-        """(status, client seconds, server seconds) of one POST (status 0: transport failure
-        or client timeout)."""
+    async def post(self, body: bytes) -> tuple[int, float, float, float]:
+        """(status, client seconds, server seconds, Retry-After-Ms in seconds) of one POST
+        (status 0: transport failure or client timeout)."""
         conn = self._idle.pop() if self._idle else self._new()
         started = time.perf_counter()
-        conn.server_s = float("nan")
+        conn.server_s, conn.retry_after_s = float("nan"), 0.0
         status = await conn.post(body)
         self._idle.append(conn)
-        return status, time.perf_counter() - started, conn.server_s
+        return status, time.perf_counter() - started, conn.server_s, conn.retry_after_s
 
     def _new(self) -> TimedConnection:
         conn = TimedConnection(self.url, self.headers, self.timeout_s)
@@ -92,14 +94,20 @@ class Pool:
         await asyncio.gather(*(c.close() for c in self._all))
 
 
-async def closed_loop(pool: Pool, body: bytes, users: int, seconds: float) -> Outcomes:
-    """``users`` clients, each sending the next request as soon as the last one answered."""
+async def closed_loop(
+    pool: Pool, body: bytes, users: int, seconds: float, *, backoff: bool = False
+) -> Outcomes:
+    """``users`` clients, each sending the next request as soon as the last one answered (with
+    ``backoff``, after a 429 only once its ``Retry-After-Ms`` has passed)."""
     out = Outcomes()
     until = time.perf_counter() + seconds
 
     async def user() -> None:
         while time.perf_counter() < until:
-            out.results.append(await pool.post(body))
+            result = await pool.post(body)
+            out.results.append(result[:3])
+            if backoff and result[0] == 429:
+                await asyncio.sleep(min(result[3], max(0.0, until - time.perf_counter())))
 
     started = time.perf_counter()
     await asyncio.gather(*(user() for _ in range(users)))
@@ -113,7 +121,7 @@ async def open_loop(pool: Pool, body: bytes, rate: float, seconds: float) -> Out
     tasks: set[asyncio.Task[None]] = set()
 
     async def one() -> None:
-        out.results.append(await pool.post(body))
+        out.results.append((await pool.post(body))[:3])
 
     started = time.perf_counter()
     sent = 0
@@ -136,7 +144,7 @@ async def recovery_s(pool: Pool, body: bytes, quiet_p99_s: float, limit_s: float
     started = time.perf_counter()
     streak = 0
     while (elapsed := time.perf_counter() - started) < limit_s:
-        status, seconds, _ = await pool.post(body)
+        status, seconds, _, _ = await pool.post(body)
         streak = streak + 1 if status == 200 and seconds <= quiet_p99_s else 0
         if streak == 3:
             return elapsed
@@ -179,7 +187,7 @@ async def multipart_flood(url: str, body: bytes, boundary: str, seconds: float) 
     answered = 0
     until = time.perf_counter() + seconds
     while time.perf_counter() < until:
-        status, _, _ = await pool.post(body)
+        status, *_ = await pool.post(body)
         answered += status != 0
     await pool.close()
     return answered

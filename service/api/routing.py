@@ -72,15 +72,16 @@ class ServiceRoute(APIRoute):
             raise too_large(limit)
         deadline = deadline_of(request, settings.request_timeout_s)
         has_body = request.method in _BODY_METHODS
-        if has_body and _EARLY_ADMISSION.match(self.path):
-            _refuse_if_full(request)
         budgets: Budgets = request.app.state.budgets
+        early = has_body and bool(_EARLY_ADMISSION.match(self.path))
+        if early:
+            _refuse_if_full(request, budgets.arriving)
         observer: Observer = request.app.state.observer
         # Bytes in flight are admitted on the declared size, before the body is read: a request
         # that waits here holds a socket, not memory. Chunked bodies count as the largest allowed.
         size = (int(declared) if declared.isdigit() else limit) if has_body else 0
         wait_s = min(budgets.wait_s, remaining(deadline))
-        async with budgets.bytes.hold(size, wait_s), _scoped(budgets):
+        async with budgets.bytes.hold(size, wait_s), _scoped(budgets, early):
             receive = request.receive
             request = ServiceRequest(request.scope, _counting(receive, limit))
             if has_body:  # here, so a body over the limit is a 413, not a parse error
@@ -136,21 +137,22 @@ _EARLY_ADMISSION = re.compile(
 )
 
 
-def _refuse_if_full(request: Request) -> None:
-    """429 now, before the body is read, when the request's model(s) admit nothing more."""
+def _refuse_if_full(request: Request, arriving: int) -> None:
+    """429 now, before the body is read, when the request's model(s) admit nothing more, counting
+    the ``arriving`` requests (past this check, not admitted yet) as one item each."""
     engine: Engine = request.app.state.engine
     name = request.path_params.get("name")
     if name is not None:
         models = [engine.get(name, request.path_params.get("version"))]
     else:
         models = [m for m in engine.models() if m.ready]
-    if models and all(m.full for m in models):
+    if models and all(m.full(arriving) for m in models):
         raise models[0].overloaded()
 
 
 @asynccontextmanager
-async def _scoped(budgets: Budgets) -> AsyncIterator[None]:
-    with request_scope(budgets):
+async def _scoped(budgets: Budgets, arriving: bool) -> AsyncIterator[None]:
+    with request_scope(budgets, arriving=arriving):
         yield
 
 

@@ -115,10 +115,9 @@ class QueueAdmission:
         self._observer = observer
         self._done: deque[tuple[float, int]] = deque()  # (when, items) answered recently
 
-    @property
-    def full(self) -> bool:
-        """Not one more item fits now."""
-        return self.admitted >= self.capacity
+    def full(self, arriving: int = 0) -> bool:
+        """Not one more item fits, counting ``arriving`` items expected any moment."""
+        return self.admitted + arriving >= self.capacity
 
     def overloaded(self, items: int = 1) -> OverloadedError:
         """The 429 for ``items`` that do not fit (counted as a shed)."""
@@ -135,6 +134,7 @@ class QueueAdmission:
         """Count ``items`` as admitted inside the block; 429 when they do not fit."""
         if self.admitted + items > self.capacity:
             raise self.overloaded(items)
+        _arrived()
         self.admitted += items
         try:
             yield
@@ -164,6 +164,7 @@ class Budgets:
     pixels: Budget
     max_request_pixels: int
     wait_s: float
+    arriving: int = 0  # requests past the early queue check, not admitted to a queue yet
 
     @classmethod
     def create(
@@ -181,19 +182,36 @@ class Budgets:
 class _Scope:
     budgets: Budgets
     pixels: int = 0  # decoded pixels this request asked for so far
+    arriving: bool = False  # counted in budgets.arriving
 
 
 _scope: ContextVar[_Scope | None] = ContextVar("mms_admission_scope", default=None)
 
 
 @contextmanager
-def request_scope(budgets: Budgets) -> Iterator[None]:
-    """Let the code of one request (tasks, threads) find ``budgets`` (see :func:`decoding`)."""
-    token = _scope.set(_Scope(budgets))
+def request_scope(budgets: Budgets, *, arriving: bool = False) -> Iterator[None]:
+    """Let the code of one request (tasks, threads) find ``budgets`` (see :func:`decoding`).
+
+    ``arriving``: the request passed the early queue check; until a model admits it, it counts
+    as one item on its way (``Budgets.arriving``), so that the early check of the requests after
+    it refuses what the queue will not take once their bodies are read.
+    """
+    scope = _Scope(budgets, arriving=arriving)
+    budgets.arriving += arriving
+    token = _scope.set(scope)
     try:
         yield
     finally:
         _scope.reset(token)
+        budgets.arriving -= scope.arriving
+
+
+def _arrived() -> None:
+    """The current request reached a model's queue: it no longer counts as arriving."""
+    scope = _scope.get()
+    if scope is not None and scope.arriving:
+        scope.arriving = False
+        scope.budgets.arriving -= 1
 
 
 @asynccontextmanager

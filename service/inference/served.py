@@ -146,13 +146,12 @@ class ServedModel:
         return self._batcher.pending if self._batcher else 0
 
     # -- serving -----------------------------------------------------------------------------
-    @property
-    def full(self) -> bool:
-        """Its queue admits nothing more now: a new request would be a 429."""
-        return self._admission is not None and self._admission.full
+    def full(self, arriving: int = 0) -> bool:
+        """Its queue admits nothing more now (counting ``arriving`` items on their way)."""
+        return self._admission is not None and self._admission.full(arriving)
 
     def overloaded(self) -> OverloadedError:
-        """The 429 of a request refused because :attr:`full` (counted as a shed)."""
+        """The 429 of a request refused because :meth:`full` (counted as a shed)."""
         if self._admission is None:
             raise self.not_ready()
         return self._admission.overloaded()

@@ -83,6 +83,7 @@ def test_a_full_queue_is_429_before_any_decode_with_retry_after_ms(
         assert v2.status_code == 429 and v2.headers["connection"] == "close"
         assert first.result().status_code == 200
         assert _metric(client, "mms_requests_shed_total", reason="queue_full") == 2
+        assert client.app.state.budgets.arriving == 0  # every request settled its count
 
 
 def test_past_the_deadline_is_504_and_leaves_no_work_behind(
