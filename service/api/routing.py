@@ -38,6 +38,7 @@ from service.inference.engine import Engine
 from service.settings import Settings
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_DRAIN_BYTES = 1024 * 1024  # an unread body up to this is drained, to keep the connection
 
 
 class ServiceRoute(APIRoute):
@@ -52,10 +53,12 @@ class ServiceRoute(APIRoute):
             try:
                 return await self._admit_and_run(handler, request)
             except ServiceError as exc:
-                # Refused before the body was read: close, since draining a large unread body
-                # to keep the connection alive costs the server more than a reconnect.
+                # Refused before a large body was read: close, since draining it to keep the
+                # connection alive costs more than a reconnect (a small one uvicorn drains).
                 if request.method in _BODY_METHODS and not body_read(request):
-                    exc.headers["Connection"] = "close"
+                    declared = request.headers.get("content-length", "")
+                    if not declared.isdigit() or int(declared) > _DRAIN_BYTES:
+                        exc.headers["Connection"] = "close"
                 raise
 
         return handle

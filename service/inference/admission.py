@@ -143,7 +143,10 @@ class QueueAdmission:
             self._done.append((time.monotonic(), items))
 
     def retry_after_ms(self, items: int) -> int:
-        """When ``items`` would fit, at the rate items were answered in the last few seconds."""
+        """How long the model needs to answer what it holds now, at the rate it answered items
+        in the last few seconds: a client that waits that long finds room, even when every
+        refused client retries (waiting only for the first free slot, they would all come back
+        at once)."""
         now = time.monotonic()
         while self._done and self._done[0][0] < now - _THROUGHPUT_WINDOW_S:
             self._done.popleft()
@@ -151,8 +154,7 @@ class QueueAdmission:
         if not answered:
             return self.retry_after_s * 1000
         span = max(now - self._done[0][0], 0.1)
-        excess = self.admitted + items - self.capacity
-        seconds = excess / (answered / span)
+        seconds = (self.admitted + items) / (answered / span)
         return int(min(max(seconds * 1000, _RETRY_MS_RANGE[0]), _RETRY_MS_RANGE[1]))
 
 
