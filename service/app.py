@@ -17,6 +17,7 @@ from service.api.middleware import RequestContextMiddleware
 from service.events import Observer
 from service.gallery import GalleryConfig, GalleryStore, open_store
 from service.gallery.errors import GalleryUnavailableError
+from service.inference.admission import Budgets
 from service.inference.engine import Engine
 from service.settings import Settings
 
@@ -45,6 +46,11 @@ def create_app(settings: Settings | None = None, *, observer: Observer | None = 
     app.state.settings = settings
     app.state.observer = observer
     app.state.engine = Engine(settings, observer)
+    app.state.budgets = Budgets.create(
+        max_bytes=settings.max_inflight_bytes, max_pixels=settings.max_inflight_pixels,
+        max_request_pixels=settings.max_request_pixels,
+        wait_s=settings.admission_wait_ms / 1000.0, observer=observer,
+    )  # fmt: skip
     install_error_handlers(app)
     for module in (health, models, classify, sentiment, embeddings, gallery, docs, metrics, ui):
         app.include_router(module.router)
@@ -56,7 +62,8 @@ def create_app(settings: Settings | None = None, *, observer: Observer | None = 
     if settings.cors_origins:  # outermost, so preflights and error replies get CORS headers
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
-            allow_headers=["*"], expose_headers=["X-Request-ID", "Retry-After"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "Retry-After", "Retry-After-Ms", "Server-Timing"],
         )  # fmt: skip
     return app
 

@@ -74,14 +74,32 @@ class UnsupportedMediaError(ServiceError):
     type = "unsupported_media_type"
 
 
+class RequestTimeoutError(ServiceError):
+    """The client did not send its whole body within ``body_timeout_s`` (408; closes it)."""
+
+    status = 408
+    type = "request_timeout"
+
+    def __init__(self, message: str, **details: Any):
+        super().__init__(message, headers={"Connection": "close"}, **details)
+
+
 class OverloadedError(ServiceError):
-    """The model's queue is full; the client should retry after ``Retry-After`` seconds (429)."""
+    """A queue or budget is full; retry after ``Retry-After`` s / ``Retry-After-Ms`` ms (429).
+
+    ``Retry-After`` stays whole seconds (RFC 9110); ``Retry-After-Ms`` is the finer estimate.
+    """
 
     status = 429
     type = "overloaded"
 
-    def __init__(self, message: str, *, retry_after_s: int = 1, **details: Any):
-        super().__init__(message, headers={"Retry-After": str(retry_after_s)}, **details)
+    def __init__(
+        self, message: str, *, retry_after_s: int = 1, retry_after_ms: int | None = None,
+        **details: Any,
+    ):  # fmt: skip
+        ms = retry_after_ms if retry_after_ms is not None else retry_after_s * 1000
+        headers = {"Retry-After": str(max(1, -(-ms // 1000))), "Retry-After-Ms": str(ms)}
+        super().__init__(message, headers=headers, **details)
 
 
 class NotReadyError(ServiceError):
@@ -99,6 +117,23 @@ class InferenceTimeoutError(ServiceError):
 
     status = 504
     type = "timeout"
+
+
+class DeadlineExceededError(ServiceError):
+    """The request's end-to-end deadline passed (body read, decode, queue and run) (504).
+
+    Its work is cancelled with it: items still queued are dropped before they reach the model.
+    """
+
+    status = 504
+    type = "deadline_exceeded"
+
+
+class ClientDisconnectedError(ServiceError):
+    """The client closed the connection before its answer (499, as nginx logs it; never sent)."""
+
+    status = 499
+    type = "client_disconnected"
 
 
 class InferenceError(ServiceError):

@@ -58,13 +58,27 @@ class Observer(Protocol):
         """One batch failed; each of its ``size`` items got an ``error_type`` error."""
 
     def item_rejected(self, model: str, reason: str) -> None:
-        """An item never ran: ``reason`` is ``queue_full`` (429) or ``timeout`` (504)."""
+        """An item never ran: ``queue_full`` (429), ``timeout`` (504) or ``abandoned`` (its
+        request was cancelled, by a disconnect or its deadline, before the model ran it)."""
 
     def queue_depth(self, model: str, depth: int) -> None:
         """Items waiting in the model's queue, after each enqueue and each batch taken."""
 
     def model_state(self, model: str, version: int, state: str, providers: Sequence[str]) -> None:
         """A model changed state (``loading``, ``ready``, ``failed``); ``providers`` in use."""
+
+    def request_shed(self, reason: str) -> None:
+        """A request was turned away before its work: ``queue_full``, ``bytes``, ``pixels``."""
+
+    def admission_waited(self, budget: str, seconds: float) -> None:
+        """A request waited ``seconds`` for room in ``budget`` (``bytes``, ``pixels``)."""
+
+    def request_abandoned(self, reason: str) -> None:
+        """A request's work was cancelled: ``disconnect`` (client gone) or ``deadline`` (504)."""
+
+    def connection_closed(self, reason: str) -> None:
+        """The server closed a connection: ``header_timeout``, ``body_timeout``,
+        ``max_connections`` or ``shutdown`` (an upload still streaming)."""
 
 
 class NullObserver:
@@ -93,4 +107,16 @@ class NullObserver:
         """Ignore."""
 
     def model_state(self, model: str, version: int, state: str, providers: Sequence[str]) -> None:
+        """Ignore."""
+
+    def request_shed(self, reason: str) -> None:
+        """Ignore."""
+
+    def admission_waited(self, budget: str, seconds: float) -> None:
+        """Ignore."""
+
+    def request_abandoned(self, reason: str) -> None:
+        """Ignore."""
+
+    def connection_closed(self, reason: str) -> None:
         """Ignore."""

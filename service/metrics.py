@@ -79,7 +79,7 @@ class ServiceMetrics:
             ["model", "error_type"], namespace=namespace, registry=reg,
         )  # fmt: skip
         self.rejections = Counter(
-            "items_rejected", "Items that never ran: queue_full (429) or timeout (504).",
+            "items_rejected", "Items that never ran: queue_full (429), timeout (504), abandoned.",
             ["model", "reason"], namespace=namespace, registry=reg,
         )  # fmt: skip
         self.model_info = Gauge(
@@ -89,6 +89,23 @@ class ServiceMetrics:
         self.model_ready = Gauge(
             "model_ready", "1 when the model serves requests, else 0.",
             ["model"], namespace=namespace, registry=reg,
+        )  # fmt: skip
+        self.shed = Counter(
+            "requests_shed", "Requests turned away before their work: queue_full, bytes, pixels.",
+            ["reason"], namespace=namespace, registry=reg,
+        )  # fmt: skip
+        self.admission_wait = Histogram(
+            "admission_wait_seconds", "Time a request waited for room in a budget (bytes, pixels).",
+            ["budget"], namespace=namespace, registry=reg, buckets=LATENCY_BUCKETS,
+        )  # fmt: skip
+        self.abandoned = Counter(
+            "requests_abandoned", "Requests whose work was cancelled: disconnect or deadline.",
+            ["reason"], namespace=namespace, registry=reg,
+        )  # fmt: skip
+        self.connections_closed = Counter(
+            "connections_closed", "Connections the server closed: header_timeout, body_timeout, "
+            "max_connections, shutdown.",
+            ["reason"], namespace=namespace, registry=reg,
         )  # fmt: skip
         self._info_labels: dict[str, tuple[str, str, str, str]] = {}
 
@@ -123,6 +140,22 @@ class ServiceMetrics:
     def item_rejected(self, model: str, reason: str) -> None:
         """Count one item turned away: ``queue_full`` or ``timeout``."""
         self.rejections.labels(model, reason).inc()
+
+    def request_shed(self, reason: str) -> None:
+        """Count one request turned away before its work."""
+        self.shed.labels(reason).inc()
+
+    def admission_waited(self, budget: str, seconds: float) -> None:
+        """Record one wait for room in a budget."""
+        self.admission_wait.labels(budget).observe(seconds)
+
+    def request_abandoned(self, reason: str) -> None:
+        """Count one request whose work was cancelled (``disconnect``, ``deadline``)."""
+        self.abandoned.labels(reason).inc()
+
+    def connection_closed(self, reason: str) -> None:
+        """Count one connection the server closed."""
+        self.connections_closed.labels(reason).inc()
 
     def queue_depth(self, model: str, depth: int) -> None:
         """Publish how many items wait in the model's queue."""

@@ -21,6 +21,9 @@ GraphOptimization = Literal["disable", "basic", "extended", "all"]
 PrecisionSetting = Literal["auto", "fp32", "int8"]
 
 
+_FORM_FIELDS = 16  # form fields an upload may send beside its files (model, top_k, metadata...)
+
+
 class Settings(BaseSettings):
     """Every knob of the service; environment variables ``MMS_<FIELD>``, e.g. ``MMS_MODEL_DIR``."""
 
@@ -84,7 +87,11 @@ class Settings(BaseSettings):
         "ONNX Runtime's intra-op threads alone)",
     )  # fmt: skip
     max_queue_size: int = Field(default=256, ge=1, description="items queued per model before 429")
-    request_timeout_s: float = Field(default=30.0, gt=0.0, description="per item, queue + run")
+    request_timeout_s: float = Field(
+        default=30.0, gt=0.0, le=3600.0,
+        description="the end-to-end deadline of a request: body read, decode, queue and run "
+        "(504 past it; a client's X-Request-Timeout-Ms header may only shorten it)",
+    )  # fmt: skip
     retry_after_s: int = Field(default=1, ge=1, description="Retry-After sent with 429 and 503")
     inference_threads: int = Field(
         default=0,
@@ -97,6 +104,56 @@ class Settings(BaseSettings):
     max_items: int = Field(default=64, ge=1, le=4096, description="images/texts per request")
     max_text_chars: int = Field(default=4096, ge=1)
     max_image_pixels: int = Field(default=40_000_000, ge=1, description="width*height guard")
+
+    # Under load: admission, memory and connection limits (README "Under load")
+    max_inflight_bytes: int = Field(
+        default=192 * 1024 * 1024, ge=1024,
+        description="request bodies admitted at once, in bytes (Content-Length, or max_body_bytes "
+        "when a body is chunked); a request that does not fit waits up to admission_wait_ms "
+        "before its body is read, then 429",
+    )  # fmt: skip
+    max_request_pixels: int = Field(
+        default=80_000_000, ge=1, description="decoded pixels of the images of one request (413)"
+    )
+    max_inflight_pixels: int = Field(
+        default=160_000_000, ge=1,
+        description="decoded pixels of every request decoding at once; a request that does not "
+        "fit waits up to admission_wait_ms, then 429",
+    )  # fmt: skip
+    admission_wait_ms: float = Field(
+        default=2000.0, ge=0.0, le=60_000.0,
+        description="how long a request may wait for the byte and pixel budgets (never for a "
+        "model queue: a full queue is a 429 at once)",
+    )  # fmt: skip
+    max_form_parts: int = Field(
+        default=256, ge=1,
+        description="parts of one multipart body (400 past it, while it streams); at least "
+        "max_items + 16",
+    )
+    max_form_field_bytes: int = Field(
+        default=256 * 1024, ge=1, description="bytes of one multipart text field (413 past it)"
+    )
+    max_connections: int = Field(
+        default=1000, ge=1,
+        description="open connections; one more is closed at once, before it is read",
+    )  # fmt: skip
+    limit_concurrency: int = Field(
+        default=1024, ge=1,
+        description="uvicorn's limit on connections plus requests in progress (503 past it); "
+        "kept above max_connections so the connection cap acts first",
+    )  # fmt: skip
+    header_timeout_s: float = Field(
+        default=10.0, gt=0.0, le=600.0,
+        description="time a connection has to send a complete request head; closed past it",
+    )  # fmt: skip
+    body_timeout_s: float = Field(
+        default=20.0, gt=0.0, le=3600.0,
+        description="time a request has to send its whole body; 408 and closed past it",
+    )  # fmt: skip
+    keep_alive_timeout_s: int = Field(
+        default=5, ge=1, le=600, description="an idle keep-alive connection is closed after"
+    )
+    backlog: int = Field(default=2048, ge=1, description="connections the kernel queues for accept")
 
     # Ranking
     rank_temperature: float = Field(
@@ -223,6 +280,24 @@ class Settings(BaseSettings):
                 f"max_queue_size ({self.max_queue_size}) must be >= max_items ({self.max_items}), "
                 "or the largest allowed request could never be queued"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_load_limits(self) -> Settings:
+        if self.limit_concurrency <= self.max_connections:
+            raise ValueError(
+                f"limit_concurrency ({self.limit_concurrency}) must be > max_connections "
+                f"({self.max_connections}), else uvicorn answers 503 before the cap acts"
+            )
+        if self.max_form_parts < self.max_items + _FORM_FIELDS:
+            raise ValueError(
+                f"max_form_parts ({self.max_form_parts}) must be >= max_items + {_FORM_FIELDS} "
+                f"({self.max_items + _FORM_FIELDS}), or the largest allowed upload is refused"
+            )
+        if self.max_inflight_pixels < self.max_request_pixels:
+            raise ValueError("max_inflight_pixels must be >= max_request_pixels")
+        if self.max_inflight_bytes < self.max_body_bytes:
+            raise ValueError("max_inflight_bytes must be >= max_body_bytes")
         return self
 
     @property

@@ -169,7 +169,17 @@ class Batcher(Generic[ItemT, ResultT]):
         """Queue all ``items`` (or none: 429 when they do not fit), await every result."""
         futures = self._enqueue(items)
         try:
-            return list(await asyncio.wait_for(asyncio.gather(*futures), self.config.timeout_s))
+            # asyncio.wait, not wait_for(gather): a gather cancelled with its request (deadline,
+            # disconnect) would log "exception was never retrieved".
+            _, pending = await asyncio.wait(
+                futures, timeout=self.config.timeout_s, return_when=asyncio.FIRST_EXCEPTION
+            )
+            failed = [f for f in futures if f.done() and not f.cancelled() and f.exception()]
+            if failed:
+                raise failed[0].exception()  # type: ignore[misc]  # checked just above
+            if pending:
+                raise asyncio.TimeoutError
+            return [f.result() for f in futures]
         except asyncio.TimeoutError:
             self.stats.timeouts += 1
             self._observer.item_rejected(self.name, "timeout")
@@ -226,7 +236,11 @@ class Batcher(Generic[ItemT, ResultT]):
     ) -> None:
         try:
             self._observer.queue_depth(self.name, self._queue.qsize())
-            live = [p for p in batch if not p.future.done()]  # drop timed-out / cancelled items
+            # Drop the items nobody waits for any more (deadline passed, client gone): shed
+            # here, they never reach ONNX Runtime.
+            live = [p for p in batch if not p.future.done()]
+            for _ in range(len(batch) - len(live)):
+                self._observer.item_rejected(self.name, "abandoned")
             if live:
                 await self._execute(live)
             # by identity: comparing batches would compare their numpy items

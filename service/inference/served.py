@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
@@ -26,8 +27,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from contract.manifest import MANIFEST_FILE, Manifest, read_manifest, verify_files
-from service.errors import NotReadyError
+from service.errors import NotReadyError, OverloadedError
 from service.events import Observer
+from service.inference.admission import QueueAdmission, decoding
 from service.inference.autotune import BatchProfile, tune_batch_size
 from service.inference.batcher import Batcher, BatcherConfig, BatcherStats
 from service.inference.precision import choose, cpu_has_int8_dot
@@ -43,6 +45,8 @@ from service.inference.session import (
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/-])(?:/[^\s/'\"`:,;()]+)*/([^\s/'\"`:,;()]+)")
 
 ModelBatcher = Batcher[Inputs, Outputs]
 
@@ -90,6 +94,7 @@ class ServedModel:
         self._preprocessor: Preprocessor | None = None
         self._runner: ModelRunner | None = None
         self._batcher: ModelBatcher | None = None
+        self._admission: QueueAdmission | None = None
 
     # -- what it is --------------------------------------------------------------------------
     @property
@@ -144,6 +149,27 @@ class ServedModel:
         return self._batcher.pending if self._batcher else 0
 
     # -- serving -----------------------------------------------------------------------------
+    def full(self, arriving: int = 0) -> bool:
+        """Its queue admits nothing more now (counting ``arriving`` items on their way)."""
+        return self._admission is not None and self._admission.full(arriving)
+
+    def overloaded(self) -> OverloadedError:
+        """The 429 of a request refused because :meth:`full` (counted as a shed)."""
+        if self._admission is None:
+            raise self.not_ready()
+        return self._admission.overloaded()
+
+    @contextmanager
+    def admit(self, items: int) -> Iterator[None]:
+        """Count ``items`` against the model's queue from before their decode until answered;
+        429 at once when they do not fit (``admission.QueueAdmission``)."""
+        self._serving()  # 503 unless it serves; the admission starts with the batcher
+        admission = self._admission
+        if admission is None:
+            raise self.not_ready()
+        with admission.admit(items):
+            yield
+
     @contextmanager
     def preparing(self) -> Iterator[None]:
         """Wrap decoding that precedes :meth:`infer`, so a batch may wait for its items."""
@@ -163,9 +189,10 @@ class ServedModel:
             self._serving()  # the 503 of a model that does not serve, as preparing() gives
             return [preprocessor.prepare(image, text) for image, text in pairs]
         with self.preparing():
-            return await asyncio.to_thread(
-                lambda: [preprocessor.prepare(image, text) for image, text in pairs]
-            )
+            async with decoding(images):  # the pixel budget, before any pixel is decoded
+                return await asyncio.to_thread(
+                    lambda: [preprocessor.prepare(image, text) for image, text in pairs]
+                )
 
     async def infer(self, items: Sequence[Inputs]) -> list[Outputs]:
         """Run prepared items in the model's next batches; one output dict per item."""
@@ -177,8 +204,9 @@ class ServedModel:
     async def run(
         self, images: Sequence[bytes | None], texts: Sequence[str | None]
     ) -> list[Outputs]:
-        """:meth:`prepare` then :meth:`infer`: the path of every task."""
-        return await self.infer(await self.prepare(images, texts))
+        """:meth:`admit`, :meth:`prepare` then :meth:`infer`: the path of every task."""
+        with self.admit(len(images)):
+            return await self.infer(await self.prepare(images, texts))
 
     # -- lifecycle ---------------------------------------------------------------------------
     def load(self, session: SessionConfig) -> None:
@@ -217,6 +245,9 @@ class ServedModel:
         )
         batcher.start()
         self._batcher = batcher
+        self._admission = QueueAdmission(
+            self.name, config.max_queue_size, self._observer, config.retry_after_s
+        )
 
     async def stop(self, drain_timeout_s: float) -> None:
         """Refuse new items, let queued ones finish (up to ``drain_timeout_s``), stop batching."""
@@ -321,7 +352,9 @@ def _reason(exc: Exception, model_dir: Path) -> str:
     text = _describe(exc)
     for root in {str(model_dir.resolve()), str(model_dir)}:
         text = text.replace(root.rstrip("/") + "/", "")
-    return text
+    # Any other absolute path (a library, a temp dir) says where the server's files are, on
+    # /health/ready that anyone may read: keep its last part only.
+    return _ABSOLUTE_PATH.sub(lambda m: f"<path>/{m.group(1)}", text)
 
 
 def _describe(exc: Exception) -> str:

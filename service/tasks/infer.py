@@ -37,6 +37,9 @@ async def infer(
 ) -> Inferred[PlanT]:
     """Resolve ``name`` (at ``version``), ``decode`` off the event loop, run the items."""
     model = engine.resolve(name, version)
-    with model.preparing():  # the batcher may hold a batch for these items
-        plan, items = await asyncio.to_thread(decode, model)
-    return Inferred(model, plan, await model.infer(items))
+    # The item count is known only once decoded: admit one before the decode (a full queue is
+    # a 429 without it); the batcher's own queue check bounds the rest.
+    with model.admit(1):
+        with model.preparing():  # the batcher may hold a batch for these items
+            plan, items = await asyncio.to_thread(decode, model)
+        return Inferred(model, plan, await model.infer(items))

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from starlette.formparsers import MultiPartParser
 
+from service.api.multipart import BoundedMultiPartParser
 from service.inference.registry import Registry
 from tests.service.media import png
 
@@ -27,7 +27,7 @@ def _count(monkeypatch: pytest.MonkeyPatch, owner: type, name: str) -> list[int]
 def test_an_upload_is_parsed_once_and_resolves_its_model_once(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    parses = _count(monkeypatch, MultiPartParser, "parse")
+    parses = _count(monkeypatch, BoundedMultiPartParser, "finish")
     lookups = _count(monkeypatch, Registry, "get")
     files = [("files", ("a.png", png(), "image/png")), ("files", ("b.png", png(), "image/png"))]
     response = client.post("/v1/classify/upload", files=files, data={"model": "vision"})
@@ -39,7 +39,7 @@ def test_the_api_key_is_checked_before_the_body_is_read(
     make_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with make_client(api_key="s3cret") as client:
-        parses = _count(monkeypatch, MultiPartParser, "parse")
+        parses = _count(monkeypatch, BoundedMultiPartParser, "finish")
         files = [("files", ("a.png", png(), "image/png"))]
         assert client.post("/v1/classify/upload", files=files).status_code == 401
         assert parses == []

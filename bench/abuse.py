@@ -1,0 +1,242 @@
+"""``python -m bench.abuse --models-dir models``: the service under load and abuse.
+
+README "Under load" holds the figures.
+
+Serves the ``vision`` model with ``python -m service`` (the real entry point: its connection
+limits and timeouts apply) in a child process, with the default settings, and runs in turn:
+
+1. capacity: a closed loop at concurrency 8 (successes per second), and the quiet c=1 latency;
+2. overload, open loop at 4x capacity; then 512 connections in a closed loop (as ``wrk -c 512``:
+   the next request as soon as an answer comes), and the same honouring ``Retry-After-Ms``:
+   goodput against capacity, the p99 of the 429s, the slowest success against the deadline,
+   5xx, and how long until a c=1 client is back to its quiet p99 after the load stops;
+3. 200 requests aborted 5 ms after sending: ONNX Runtime items run for them, disconnects counted;
+4. 50 slow-loris connections (25 on the head, 25 on the body) and 2 multipart floods beside a
+   c=1 client: its p99 against the quiet one, and the slow connections the server closed;
+5. 128 connections posting 12 MB bodies beside a c=1 client: peak resident memory against the
+   documented ceiling, and the c=1 client's answers.
+
+Each scenario prints one Markdown table (paste it into the README as is). The body is
+scikit-learn's china.jpg as base64 JSON (262 KB). About 4-5 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bench import abuse_clients as c
+from bench.server import HOST, ROOT, free_port, wait_ready
+
+DEADLINE_S = 30.0  # MMS_REQUEST_TIMEOUT_S, the default
+# README "Under load": baseline + 4 bytes per admitted body byte + 8 bytes per budgeted pixel.
+CEILING_MB = 600 + (4 * 192) + (8 * 160_000_000) // 2**20
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every scenario and print its table; 0 when the server came up."""
+    args = _parse(argv)
+    small = _china_body()
+    with _service(args.models_dir) as (base, pid):
+        url = base + "/v1/classify"
+        print(f"load before: {os.getloadavg()[0]:.2f} (1-min average), {os.cpu_count()} CPUs\n")
+        asyncio.run(_scenarios(base, url, pid, small, args))
+    print(f"load after: {os.getloadavg()[0]:.2f} (1-min average)")
+    return 0
+
+
+async def _scenarios(base: str, url: str, pid: int, small: bytes, args: argparse.Namespace) -> None:
+    pool = c.Pool(url, 60.0)
+    await c.closed_loop(pool, small, 8, 3.0)  # warm-up, not measured
+    capacity = await c.closed_loop(pool, small, 8, args.seconds / 2)
+    cap = len(capacity.of(200)) / capacity.seconds
+    quiet = await c.closed_loop(pool, small, 1, 5.0)
+    quiet_p99 = _p(quiet.of(200), 99)
+    _table("Capacity (closed loop)", ["run", "req/s 200", "p50 ms", "p99 ms"], [
+        ["c=8", f"{cap:.1f}", _ms(_p(capacity.of(200), 50)), _ms(_p(capacity.of(200), 99))],
+        ["c=1", f"{len(quiet.of(200)) / quiet.seconds:.1f}", _ms(_p(quiet.of(200), 50)),
+         _ms(quiet_p99)],
+    ])  # fmt: skip
+    rows = []
+    for name, run in (
+        ("open loop 4x", c.open_loop(c.Pool(url, 60.0), small, 4 * cap, args.seconds)),
+        ("512 connections", c.closed_loop(c.Pool(url, 60.0), small, 512, args.seconds)),
+        ("512 connections, honouring Retry-After-Ms",
+         c.closed_loop(c.Pool(url, 60.0), small, 512, args.seconds, backoff=True)),
+    ):
+        out = await run
+        recovery = await c.recovery_s(pool, small, quiet_p99 * 1.5)
+        rows.append(_overload_row(name, out, cap, recovery))
+    _table("Overload (client-side latency; server's own in brackets)",
+           ["run", "sent", "goodput req/s", "of capacity", "429 p99 ms",
+            "max 200 s (deadline 30)", "5xx", "other", "recovery s"], rows)  # fmt: skip
+    await _aborts(base, url, small)
+    await _slow(base, url, small, quiet_p99, args.slow_seconds)
+    await _memory(base, url, pid, small, args.seconds)
+    await pool.close()
+
+
+def _overload_row(name: str, out: c.Outcomes, cap: float, recovery: float) -> list[str]:
+    goodput = len(out.of(200)) / out.seconds
+    other = len(out.results) - len(out.of(200)) - len(out.of(429)) - out.count(500, 600)
+    return [name, str(len(out.results)), f"{goodput:.1f}", f"{goodput / cap:.0%}",
+            f"{_ms(_p(out.of(429), 99))} ({_ms(_p(out.server(429), 99))})",
+            f"{max(out.of(200), default=0):.2f} ({max(out.server(200), default=0):.2f})",
+            str(out.count(500, 600)), str(other), f"{recovery:.2f}"]  # fmt: skip
+
+
+async def _aborts(base: str, url: str, small: bytes) -> None:
+    before_items = c.metric(base, "mms_batch_size_sum", model="vision")
+    before_gone = c.metric(base, "mms_requests_abandoned_total", reason="disconnect")
+    for _ in range(200):
+        await c.abort_after(url, small, 0.005)
+    await asyncio.sleep(2.0)  # let any work that had started finish
+    ran = c.metric(base, "mms_batch_size_sum", model="vision") - before_items
+    gone = c.metric(base, "mms_requests_abandoned_total", reason="disconnect") - before_gone
+    shed = c.metric(base, "mms_items_rejected_total", reason="abandoned")
+    _table("200 requests aborted 5 ms after sending",
+           ["aborted", "ORT items run", "ORT runs avoided", "disconnects counted",
+            "items dropped from batches (total)"],
+           [["200", f"{ran:.0f}", f"{200 - ran:.0f}", f"{gone:.0f}", f"{shed:.0f}"]])  # fmt: skip
+
+
+async def _slow(base: str, url: str, small: bytes, quiet_p99: float, seconds: float) -> None:
+    before = {r: c.metric(base, "mms_connections_closed_total", reason=r)
+              for r in ("header_timeout", "body_timeout")}  # fmt: skip
+    flood, boundary = c.flood_body(200_000)
+    slow = [asyncio.create_task(c.slow_client(url, kind, seconds))
+            for kind in ("headers", "body") for _ in range(25)]  # fmt: skip
+    floods = [asyncio.create_task(c.multipart_flood(base + "/v1/classify/upload", flood,
+                                                    boundary, seconds)) for _ in range(2)]
+    await asyncio.sleep(1.0)
+    normal = await c.closed_loop(c.Pool(url, 60.0), small, 1, seconds - 2)
+    closed = await asyncio.gather(*slow)
+    floods_answered = sum(await asyncio.gather(*floods))
+    after = {r: c.metric(base, "mms_connections_closed_total", reason=r) - before[r]
+             for r in before}  # fmt: skip
+    head_closed = [s for s in closed[:25] if s is not None]
+    body_closed = [s for s in closed[25:] if s is not None]
+    p99 = _p(normal.of(200), 99)
+    _table(f"50 slow-loris connections + 2 multipart floods ({len(flood) // 2**20} MB, "
+           "200,000 parts) beside c=1",
+           ["c=1 p99 quiet ms", "c=1 p99 now ms", "ratio", "c=1 non-200", "head conns closed",
+            "body conns closed", "closed after s (max)", "server count header/body",
+            "flood answers"],
+           [[_ms(quiet_p99), _ms(p99), f"{p99 / quiet_p99:.2f}x",
+             str(len(normal.results) - len(normal.of(200))), f"{len(head_closed)}/25",
+             f"{len(body_closed)}/25", f"{max(head_closed + body_closed, default=0):.1f}",
+             f"{after['header_timeout']:.0f}/{after['body_timeout']:.0f}",
+             str(floods_answered)]])  # fmt: skip
+
+
+async def _memory(base: str, url: str, pid: int, small: bytes, seconds: float) -> None:
+    big = _big_body()
+    start_mb = c.rss_mb(pid)
+    with c.rss_peak(pid) as samples:
+        heavy = asyncio.create_task(c.closed_loop(c.Pool(url, 120.0), big, 128, seconds))
+        await asyncio.sleep(1.0)
+        normal = await c.closed_loop(c.Pool(url, 60.0), small, 1, seconds - 2)
+        heavy_out = await heavy
+    statuses: dict[int, int] = {}
+    for code, _, _ in heavy_out.results:
+        statuses[code] = statuses.get(code, 0) + 1
+    _table(f"128 connections posting {len(big) / 1e6:.0f} MB bodies beside c=1",
+           ["RSS before MB", "RSS peak MB", "ceiling MB", "after MB", "big answers",
+            "c=1 200s", "c=1 other", "c=1 p99 ms"],
+           [[f"{start_mb:.0f}", f"{max(samples, default=0):.0f}", str(CEILING_MB),
+             f"{c.rss_mb(pid):.0f}", json.dumps(statuses), str(len(normal.of(200))),
+             str(len(normal.results) - len(normal.of(200))), _ms(_p(normal.of(200), 99))]])
+
+
+def _china_body() -> bytes:
+    from sklearn.datasets import load_sample_image
+
+    buffer = io.BytesIO()
+    Image.fromarray(load_sample_image("china.jpg")).save(buffer, "JPEG", quality=95)
+    return _classify_body(buffer.getvalue())
+
+
+def _big_body() -> bytes:
+    """About 12 MB of JSON: a noisy PNG (noise does not compress) as base64."""
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (1700, 1700, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG", compress_level=1)
+    return _classify_body(buffer.getvalue())
+
+
+def _classify_body(image: bytes) -> bytes:
+    item = {"image": base64.b64encode(image).decode()}
+    return json.dumps({"model": "vision", "items": [item], "top_k": 1}).encode()
+
+
+@contextmanager
+def _service(models_dir: Path) -> Iterator[tuple[str, int]]:
+    port = free_port()
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path, "MMS_MODEL_DIR": str(models_dir),
+           "MMS_MODELS": "vision", "MMS_LOG_LEVEL": "WARNING"}  # fmt: skip
+    with tempfile.TemporaryDirectory() as data, tempfile.TemporaryFile() as log:
+        env["MMS_GALLERY_DATA_DIR"] = data
+        cmd = [sys.executable, "-m", "service", "--host", HOST, "--port", str(port)]
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            base = f"http://{HOST}:{port}"
+            wait_ready(base + "/health/ready", proc, 180.0)
+            yield base, proc.pid
+        finally:
+            proc.terminate()
+            with suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=30)
+            if proc.poll() is None:
+                proc.kill()
+            log.seek(0)
+            errors = [line for line in log.read().decode(errors="replace").splitlines()
+                      if "Traceback" in line or "ERROR" in line]  # fmt: skip
+            print(f"server log: {len(errors)} error/traceback lines")
+            for line in errors[:10]:
+                print("   ", line[:300])
+
+
+def _table(title: str, head: list[str], rows: list[list[str]]) -> None:
+    print(f"### {title}\n")
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    print(flush=True)
+
+
+def _p(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}"
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.abuse", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
+    parser.add_argument("--seconds", type=float, default=30.0, help="per overload/memory run")
+    parser.add_argument("--slow-seconds", type=float, default=25.0,
+                        help="the slow-loris run; longer than MMS_BODY_TIMEOUT_S (20)")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
