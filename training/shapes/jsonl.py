@@ -36,7 +36,7 @@ def write_jsonl(examples: Examples, out: Path, number_texts: bool = False) -> Pa
     if examples.images is None or examples.texts is None:
         raise ValueError("a JSONL dataset needs images and texts")
     (out / "img").mkdir(parents=True, exist_ok=True)
-    width = len(str(len(examples) - 1))
+    width = max(5, len(str(len(examples) - 1)))  # img/00000.png: names sort in order
     lines = []
     for i, (image, text) in enumerate(zip(examples.images, examples.texts, strict=True)):
         name = f"img/{i:0{width}d}.png"
