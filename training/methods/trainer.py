@@ -12,17 +12,16 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
 from training.methods.base import MultiOutputModel
 from training.methods.config import TrainConfig
 from training.methods.data import Batches
 from training.methods.objectives import Objective
+from training.methods.optim import param_groups
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +41,6 @@ class History:
         return [e[key] for e in self.epochs if key in e]
 
 
-def _param_groups(model: nn.Module, objective: Objective, decay: float) -> list[dict[str, Any]]:
-    """Weight decay on weight matrices and kernels only; never on biases, norms, loss params."""
-    decayed: list[nn.Parameter] = []
-    plain: list[nn.Parameter] = []
-    for p in model.parameters():
-        if p.requires_grad:
-            (decayed if p.dim() >= 2 else plain).append(p)
-    plain += [p for p in objective.parameters() if p.requires_grad]
-    return [{"params": decayed, "weight_decay": decay}, {"params": plain, "weight_decay": 0.0}]
-
-
 def _schedule(warmup: int, total: int) -> Callable[[int], float]:
     def factor(step: int) -> float:
         if step < warmup:
@@ -70,11 +58,21 @@ def train(
     config: TrainConfig,
     evaluate: Evaluate | None = None,
     desc: str = "train",
+    tower_lr: float | None = None,
 ) -> History:
-    """Train ``model`` in place for ``config.epochs`` epochs and return its history."""
+    """Train ``model`` in place for ``config.epochs`` epochs and return its history.
+
+    ``tower_lr``: learning rate of trained pretrained-tower parameters (None: ``lr / 10``).
+    """
     torch.set_num_threads(config.threads)
     model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's overloads omit it
-    groups = _param_groups(model, objective, config.weight_decay)
+    groups = param_groups(
+        model,
+        config.lr,
+        config.lr / 10 if tower_lr is None else tower_lr,
+        config.weight_decay,
+        extra=list(objective.parameters()),
+    )
     optimizer = torch.optim.AdamW(groups, lr=config.lr)
     total_steps = config.epochs * batches.steps_per_epoch()
     scheduler = torch.optim.lr_scheduler.LambdaLR(

@@ -11,7 +11,7 @@ from training.methods.config import TrainConfig, WeightingConfig
 from training.methods.encoders import SmallCNN
 from training.methods.hard_sharing import HardSharingModel
 from training.methods.objectives import ClassificationObjective
-from training.methods.trainer import _param_groups
+from training.methods.optim import param_groups
 from training.methods.weighting import (
     DynamicWeightAveraging,
     UncertaintyWeighting,
@@ -52,7 +52,11 @@ def test_uncertainty_weighting_matches_kendall_libmtl_form() -> None:
 def test_uncertainty_parameters_are_kept_out_of_weight_decay() -> None:
     model = HardSharingModel(SmallCNN((4, 8)), {"shape": 10, "color": 5})
     objective = ClassificationObjective(TASKS, UncertaintyWeighting(TASKS))
-    decayed, plain = _param_groups(model, objective, TrainConfig().weight_decay)
+    config = TrainConfig()
+    groups = param_groups(
+        model, config.lr, config.lr / 10, config.weight_decay, list(objective.parameters())
+    )
+    decayed, plain = sorted(groups, key=lambda g: -g["weight_decay"])
     log_vars = objective.weighting.log_vars
     assert all(p is not log_vars for p in decayed["params"])
     assert any(p is log_vars for p in plain["params"]) and plain["weight_decay"] == 0.0
