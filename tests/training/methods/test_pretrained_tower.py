@@ -1,7 +1,7 @@
 """EfficientNet-Lite0 with its last N blocks trained: what trains, at which rate, and the cache.
 
 Random-initialised towers at 32 pixels keep these fast; the pretrained weights are exercised by
-``tests/training/test_fit_pretrained.py``.
+``tests/training/test_fit_efficientnet.py``.
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ def _config(name: str, tasks: tuple[str, ...], budget: Budget) -> FitConfig:
     return config.replace(tasks=tasks, class_weights="balanced", train=train)
 
 
-def ms_per_image(model_dir: Path, held: Examples, batch: int = 8, repeats: int = 10) -> float:
+def ms_per_image(model_dir: Path, held: Examples, batch: int = 8, repeats: int = 5) -> float:
     """Median ONNX Runtime (CPU, one thread) milliseconds per image over ``batch``-image runs."""
     import onnxruntime as ort
 
@@ -97,10 +97,10 @@ def ms_per_image(model_dir: Path, held: Examples, batch: int = 8, repeats: int =
     x = norm.apply(held.images[:batch]).contiguous().numpy()
     name = session.get_inputs()[0].name
     times = []
-    for i in range(repeats + 3):
+    for i in range(repeats + 2):
         started = time.perf_counter()
         session.run(None, {name: x})
-        if i >= 3:  # the first runs allocate
+        if i >= 2:  # the first runs allocate
             times.append((time.perf_counter() - started) * 1000 / batch)
     return float(np.median(times))
 
