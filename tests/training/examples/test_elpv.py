@@ -13,7 +13,7 @@ from PIL import Image
 from training.errors import FitInputError
 from training.examples.elpv import dataset
 from training.examples.elpv.__main__ import main
-from training.examples.elpv.study import Budget, Measured, table
+from training.examples.elpv.study import ROWS, Budget, Measured, table
 from training.methods.config import load_config
 from training.methods.jsonl import load_jsonl
 
@@ -80,6 +80,21 @@ def test_table_has_a_row_per_model_and_the_majority_baseline() -> None:
     lines = text.splitlines()
     assert lines[2] == "| hard | 0.700 | 0.500 | 0.900 | 3.40 M | 12.5 | 40 |"
     assert lines[3].startswith("| majority class (train) | 0.570 |")
+
+
+def test_table_joins_results_of_several_runs_in_row_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    metrics = {"defect_accuracy": 0.7, "defect_macro_f1": 0.5, "cell_type_accuracy": 0.9}
+    paths = []
+    for i, label in enumerate([ROWS[-1].label, ROWS[0].label]):
+        row = {"label": label, "metrics": metrics, "parameters": 10, "ms_per_image": 1.0,
+               "train_seconds": 2.0}  # fmt: skip
+        paths.append(tmp_path / f"{i}.json")
+        paths[-1].write_text(json.dumps({"epochs": 2, "rows": [row]}))
+    assert main(["table", *map(str, paths)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" | ")[0][2:] for line in lines[2:]] == [ROWS[0].label, ROWS[-1].label]
 
 
 def test_frozen_rows_take_the_frozen_budget() -> None:

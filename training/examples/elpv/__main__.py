@@ -33,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--epochs", type=int, default=3, help="budget of partly trained rows")
     run.add_argument("--frozen-epochs", type=int, default=30, help="budget of frozen rows")
     run.add_argument("--only", nargs="*", default=None, help="configs of the rows to run")
+    show = sub.add_parser("table", help="print the table of results.json files written by study")
+    show.add_argument("results", type=Path, nargs="+")
     return parser
 
 
@@ -43,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "prepare":
             jsonl = dataset.write_jsonl(args.source or dataset.package_data_dir(), args.out)
             print(jsonl)
+        elif args.command == "table":
+            print(study.table_from_results(args.results))
         else:
             budget = study.Budget(args.epochs, args.frozen_epochs)
             print(study.run(args.data, args.out, budget, args.only))

@@ -183,3 +183,11 @@ def run(data: Path, out: Path, budget: Budget, only: list[str] | None = None) ->
 
 def _rows_json(rows: list[Measured]) -> list[dict[str, Any]]:
     return [dataclasses.asdict(r) for r in rows]
+
+
+def table_from_results(paths: list[Path]) -> str:
+    """The table of one or more ``results.json`` (a study split over processes), rows in the
+    order of ``ROWS``."""
+    rows = [Measured(**r) for path in paths for r in json.loads(path.read_text())["rows"]]
+    order = [r.label for r in ROWS]
+    return table(sorted(rows, key=lambda r: order.index(r.label) if r.label in order else 99))
