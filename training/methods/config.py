@@ -24,13 +24,20 @@ Method = Literal["hard_sharing", "soft_sharing", "fusion", "alignment"]
 
 @dataclass(frozen=True)
 class ImageEncoderConfig:
-    """``small_cnn`` trains from scratch; ``efficientnet_lite0`` loads ImageNet weights."""
+    """``small_cnn`` trains from scratch; ``efficientnet_lite0`` loads ImageNet weights.
+
+    ``trainable_blocks`` (efficientnet_lite0 only): 0 keeps the whole tower frozen; N trains
+    the last N of its 16 MBConv blocks and the 1x1 head convolution after them (at
+    ``FitConfig.tower_lr``); 16 trains the whole tower, stem included. Frozen parts keep
+    their BatchNorm in eval mode.
+    """
 
     kind: Literal["small_cnn", "efficientnet_lite0"] = "small_cnn"
     image_size: int = 64
     widths: tuple[int, ...] = (16, 32, 64)
     pool: Literal["mean", "max", "meanmax"] = "max"  # small_cnn: global pooling of the map
-    frozen: bool = False  # pretrained tower only; BatchNorm then stays in eval mode
+    frozen: bool = False  # small_cnn with ``init``: keep that trunk fixed (BatchNorm in eval)
+    trainable_blocks: int = 0  # efficientnet_lite0: last N blocks trained; 0 = frozen
     pretrained: bool = True  # efficientnet_lite0 only (False: random init, for tests)
     resample_to: int | None = None  # efficientnet_lite0: resize inside the graph (e.g. 224)
     # small_cnn: start from the trunk trained by this named config (shapes world: see
@@ -108,9 +115,12 @@ class FitConfig:
     negatives: int | None = None  # contrastive: shuffled negatives per item (None: all B - 1)
     embed_dim: int = 64  # alignment: the shared space (a locked tower's width when one is)
     tasks: tuple[str, ...] = ()  # label fields to learn; empty means every label field
-    # Learning rate of the pretrained-tower parameters that train (MiniLM's top layers, ...);
-    # None: train.lr / 10, so fine-tuning does not wash out what pretraining learnt.
+    # Learning rate of the trained parts of a pretrained tower (None: train.lr / 10): a
+    # pretrained tower moved at the heads' rate forgets what made it worth loading.
     tower_lr: float | None = None
+
+    def resolved_tower_lr(self) -> float:
+        return self.tower_lr if self.tower_lr is not None else self.train.lr * TOWER_LR_RATIO
 
     def replace(self, **changes: Any) -> FitConfig:
         return dataclasses.replace(self, **changes)
@@ -128,6 +138,11 @@ EFFICIENTNET_SIZE = 224
 MINILM_MAX_LENGTH = 256
 #: Transformer layers of all-MiniLM-L6-v2, the most ``trainable_layers`` can unfreeze.
 MINILM_LAYERS = 6
+#: efficientnet_lite0's MBConv blocks: the most ``trainable_blocks`` can ask for.
+EFFICIENTNET_BLOCKS = 16
+#: tower_lr when a config sets none: a tenth of the heads' rate (fine-tuning practice: the
+#: pretrained weights move less than the fresh layers on top of them).
+TOWER_LR_RATIO = 0.1
 
 
 def _type_name(tp: Any) -> str:
@@ -183,8 +198,10 @@ def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
             f"known: {sorted(names)}"
         )
     values = {k: _check(hints[k], v, f"{prefix}{k}") for k, v in data.items()}
-    if cls is ImageEncoderConfig and values.get("kind") == "efficientnet_lite0":
-        values.setdefault("image_size", EFFICIENTNET_SIZE)  # the tower's size, not the CNN's
+    if cls is ImageEncoderConfig:
+        _check_image_encoder(values, prefix)
+        if values.get("kind") == "efficientnet_lite0":
+            values.setdefault("image_size", EFFICIENTNET_SIZE)  # the tower's size, not the CNN's
     if cls is TextEncoderConfig and values.get("kind") == "minilm":
         values.setdefault("max_length", MINILM_MAX_LENGTH)  # the tower's length, not the LSTM's
     config = cls(**values)
@@ -196,11 +213,16 @@ def _check_towers(config: Any, data: dict[str, Any], prefix: str) -> None:
     """Value rules a type cannot say: layer counts in range, what ``locked`` may lock."""
     if isinstance(config, TextEncoderConfig):
         _check_text(config, prefix)
-    if isinstance(config, ImageEncoderConfig) and config.locked and config.kind == "small_cnn":
-        raise ConfigError(f'{prefix}locked: locks a pretrained tower ("efficientnet_lite0")')
+    if isinstance(config, ImageEncoderConfig) and config.locked:
+        if config.kind == "small_cnn":
+            raise ConfigError(f'{prefix}locked: locks a pretrained tower ("efficientnet_lite0")')
+        if config.trainable_blocks:
+            raise ConfigError(
+                f"{prefix}locked: a locked tower trains nothing; drop trainable_blocks"
+            )
     if isinstance(config, FitConfig):
         if config.tower_lr is not None and config.tower_lr <= 0:
-            raise ConfigError(f"tower_lr: {config.tower_lr} is not a positive learning rate")
+            raise ConfigError(f"{prefix}tower_lr: must be > 0, got {config.tower_lr!r}")
         if config.image.locked or config.text.locked:
             _check_locked(config, data)
 
@@ -232,6 +254,26 @@ def _check_locked(config: FitConfig, data: dict[str, Any]) -> None:
         raise ConfigError(
             "embed_dim: a locked tower's own features are the shared space, so its width "
             "fixes the dimension; remove embed_dim"
+        )
+
+
+def _check_image_encoder(values: dict[str, Any], prefix: str) -> None:
+    """Ranges, and the fields that only mean something for one kind of encoder."""
+    blocks = values.get("trainable_blocks", 0)
+    key = f"{prefix}trainable_blocks"
+    if values.get("kind", "small_cnn") != "efficientnet_lite0":
+        if blocks:
+            raise ConfigError(f"{key}: only for kind efficientnet_lite0 (small_cnn trains whole)")
+        return
+    if not 0 <= blocks <= EFFICIENTNET_BLOCKS:
+        raise ConfigError(
+            f"{key}: must be 0 (frozen) to {EFFICIENTNET_BLOCKS} (all blocks), got {blocks!r}"
+        )
+    # `"frozen": true` (the older spelling of a frozen tower) agrees with 0 blocks only.
+    if values.get("frozen") is False or (values.get("frozen") and blocks):
+        raise ConfigError(
+            f"{prefix}frozen: efficientnet_lite0 trains what trainable_blocks says (0 = frozen, "
+            f"{EFFICIENTNET_BLOCKS} = all); drop `frozen`"
         )
 
 

@@ -81,10 +81,17 @@ class SmallCNN(nn.Module):
 
 
 class PretrainedEfficientNet(nn.Module):
-    """EfficientNet-Lite0 (the pretrained tower of ``training.towers``), frozen or fine-tuned.
+    """EfficientNet-Lite0 (the pretrained tower of ``training.towers``), frozen or partly trained.
 
-    When frozen, ``train()`` keeps the tower in eval mode: freezing ``requires_grad`` alone
-    does not stop BatchNorm running statistics from drifting.
+    ``trainable_blocks`` N splits the tower in two: a frozen prefix (stem and the first 16 - N
+    blocks), whose BatchNorm stays in eval mode whatever ``train()`` says (``requires_grad``
+    alone does not stop running statistics from drifting), and the trained rest (the last N
+    blocks and the 1x1 head convolution; N = 16 trains the stem too). The tower is marked
+    ``pretrained_tower`` so the optimiser gives its parameters ``tower_lr``.
+
+    ``use_cached_prefix(True)`` makes the encoder take what ``frozen_prefix`` returned instead
+    of pixels (``training.methods.feature_cache``): with a frozen prefix and no augmentation,
+    that output is the same every epoch, so it is computed once.
     """
 
     pretrained_tower = True
@@ -98,31 +105,113 @@ class PretrainedEfficientNet(nn.Module):
         if config.pretrained:
             state = torch.load(eff.weights_path(), map_location="cpu", weights_only=True)
             self.tower.load_state_dict(state, strict=True)
+        # The ImageNet classifier is not part of the encoder: drop it, so it is neither
+        # counted nor handed to the optimiser (1.28M parameters).
+        self.tower._fc = nn.Identity()  # type: ignore[assignment]
         self.resample_to = config.resample_to
-        self.frozen = False
         self.map_channels = self.out_channels = eff.FEATURE_DIM
-        if config.frozen or config.locked:
-            self.freeze()
+        self.cached_prefix = False
+        self.set_trainable_blocks(config.trainable_blocks)
+
+    @property
+    def frozen(self) -> bool:
+        return self.trainable_blocks == 0
+
+    def set_trainable_blocks(self, blocks: int) -> PretrainedEfficientNet:
+        """Train the last ``blocks`` blocks (and the head conv); freeze everything before."""
+        n = len(self.tower._blocks)
+        if not 0 <= blocks <= n:
+            raise ValueError(f"trainable_blocks must be 0 to {n}, got {blocks}")
+        self.trainable_blocks, self.first_trained = blocks, n - blocks
+        self.tower.requires_grad_(False)
+        for module in self._trained_modules():
+            module.requires_grad_(True)
+        return self.train(self.training)
 
     def freeze(self) -> PretrainedEfficientNet:
         """Stop training the tower: no gradients, BatchNorm statistics kept (eval mode)."""
-        self.frozen = True
-        self.tower.requires_grad_(False)
-        return self.train(self.training)
+        return self.set_trainable_blocks(0)
+
+    def _trained_modules(self) -> list[nn.Module]:
+        t = self.tower
+        if not self.trainable_blocks:
+            return []
+        stem = [t._conv_stem, t._bn0] if self.first_trained == 0 else []
+        return [*stem, *t._blocks[self.first_trained :], t._conv_head, t._bn1]
 
     def train(self, mode: bool = True) -> PretrainedEfficientNet:
         super().train(mode)
-        if self.frozen:
-            self.tower.eval()
+        self.tower.eval()  # the frozen parts, always; then the trained ones follow ``mode``
+        for module in self._trained_modules():
+            module.train(mode)
         return self
 
+    def describe(self) -> dict[str, int | str]:
+        """What trains, for the manifest: blocks and parameter counts, trained and frozen."""
+        trained = sum(p.numel() for p in self.tower.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in self.tower.parameters())
+        return {
+            "tower": "efficientnet_lite0",
+            "trainable_blocks": self.trainable_blocks,
+            "blocks": len(self.tower._blocks),
+            "trained_parameters": trained,
+            "frozen_parameters": total - trained,
+        }
+
+    def has_frozen_prefix(self) -> bool:
+        """Whether anything before the trained part is frozen (the stem is, unless N = 16)."""
+        return self.first_trained > 0 or self.frozen
+
+    def use_cached_prefix(self, on: bool) -> None:
+        self.cached_prefix = on
+
+    def frozen_prefix(self, x: torch.Tensor) -> torch.Tensor:
+        """Pixels -> the output of the frozen part: the pooled features ``(B, 1280)`` when the
+        whole tower is frozen, else the map entering the first trained block."""
+        if self.frozen:
+            return self.tower.encode_image(self._resampled(x))  # (B, 1280)
+        t = self.tower
+        h = F.relu6(t._bn0(t._conv_stem(self._resampled(x))))  # (B, 32, S/2, S/2)
+        for block in t._blocks[: self.first_trained]:
+            h = block(h)
+        return h  # (B, C_k, S/2^k, S/2^k)
+
+    def continue_prefix(self, h: torch.Tensor, start: int) -> torch.Tensor:
+        """``frozen_prefix`` from the map entering block ``start`` (at most the first trained
+        one): a deeper cut already computed need not start again from pixels."""
+        t = self.tower
+        if start > self.first_trained:
+            raise ValueError(f"block {start} is past this tower's frozen prefix")
+        for block in t._blocks[start : self.first_trained]:
+            h = block(h)
+        if self.frozen:
+            return F.relu6(t._bn1(t._conv_head(h))).mean(dim=(2, 3))  # (B, 1280)
+        return h
+
+    def _resampled(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.resample_to:
+            return x
+        size = (self.resample_to, self.resample_to)
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+    def _trained_part(self, h: torch.Tensor) -> torch.Tensor:
+        t = self.tower
+        for block in t._blocks[self.first_trained :]:
+            h = block(h)
+        return F.relu6(t._bn1(t._conv_head(h)))  # (B, 1280, S/32, S/32)
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        if self.resample_to:
-            size = (self.resample_to, self.resample_to)
-            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
-        return self.tower.features(x)  # (B, 1280, S/32, S/32)
+        if self.cached_prefix:
+            if self.frozen:
+                raise RuntimeError("a frozen tower's cached prefix is pooled: no feature map")
+            return self._trained_part(x)
+        if self.frozen or self.first_trained == 0:  # no split to make
+            return self.tower.features(self._resampled(x))  # (B, 1280, S/32, S/32)
+        return self._trained_part(self.frozen_prefix(x))
 
     def encode_image(self, x: torch.Tensor) -> torch.Tensor:
+        if self.cached_prefix and self.frozen:
+            return x  # already the pooled features (B, 1280)
         return self.features(x).mean(dim=(2, 3))
 
 
@@ -216,6 +305,18 @@ class MiniLMTextEncoder(nn.Module):
         """Ids and mask (B, T) -> unit sentence embedding (B, 384)."""
         token_type_ids = torch.zeros_like(input_ids)  # (B, T): one segment
         return self.tower.encode_text(input_ids, attention_mask, token_type_ids)
+
+    def describe(self) -> dict[str, int | str]:
+        """What trains, for the manifest: layers and parameter counts, trained and frozen."""
+        trained = sum(p.numel() for p in self.tower.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in self.tower.parameters())
+        return {
+            "tower": "all-MiniLM-L6-v2",
+            "trainable_layers": len(self.trained_layers),
+            "layers": len(self.tower.bert.encoder.layer),
+            "trained_parameters": trained,
+            "frozen_parameters": total - trained,
+        }
 
 
 TextEncoder = LSTMTextEncoder | MiniLMTextEncoder

@@ -13,9 +13,7 @@ from typing import Any
 
 from torch import nn
 
-#: tower_lr when a config sets none: a tenth of the heads' rate (fine-tuning practice: the
-#: pretrained weights move less than the fresh layers on top of them).
-DEFAULT_TOWER_LR_RATIO = 0.1
+from training.methods.config import TOWER_LR_RATIO
 
 
 def tower_parameter_ids(model: nn.Module) -> set[int]:
@@ -34,7 +32,7 @@ def param_groups(
 
     Empty groups are left out; each group carries a ``name`` for logs and tests.
     """
-    rate = {True: lr * DEFAULT_TOWER_LR_RATIO if tower_lr is None else tower_lr, False: lr}
+    rate = {True: lr * TOWER_LR_RATIO if tower_lr is None else tower_lr, False: lr}
     in_tower = tower_parameter_ids(model)
     groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for p in model.parameters():

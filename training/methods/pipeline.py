@@ -30,8 +30,10 @@ from training.methods.build import (
 )
 from training.methods.config import FitConfig
 from training.methods.data import Batches, Examples
+from training.methods.encoders import MiniLMTextEncoder, PretrainedEfficientNet
 from training.methods.evaluation import accuracies, retrieval_metrics
 from training.methods.exporting import export_trained, image_input, text_inputs
+from training.methods.feature_cache import PrefixCache, cached_prefix
 from training.methods.tokenizer import build_tokenizer, encode
 from training.methods.trainer import History, Runtime, train
 from training.versions import next_free_version
@@ -129,12 +131,14 @@ def fit(
     desc: str = "train",
     pretrained: Pretrained | None = None,
     runtime: Runtime | None = None,
+    cache: PrefixCache | None = None,
 ) -> FitResult:
     """Build and train the model; ``monitor`` names eval splits measured after each epoch
     (for the curves only: nothing is selected on them).
 
     ``pretrained`` (optional): trained parts to start from (see ``build.Pretrained``);
     ``runtime`` (optional): processes, checkpoints, precision (see ``trainer.Runtime``).
+    ``cache`` (optional): frozen-prefix outputs shared between runs (``feature_cache``).
     """
     config = prepared.config
     torch.manual_seed(config.train.seed)
@@ -143,18 +147,23 @@ def fit(
     model = build_model(config, classes, vocab, pretrained)
     objective = build_objective(config, prepared.tasks, prepared.train.examples)
 
-    def monitor_fn(m: MultiOutputModel) -> dict[str, float]:
-        return {
-            f"{split}/{k}": v
-            for split in monitor
-            for k, v in evaluate(m, prepared.evals[split]).items()
-        }
+    watched = {split: prepared.evals[split] for split in monitor}
+    with cached_prefix(model, prepared.train, watched, cache) as (batches, evals):
 
-    history = train(
-        model, objective, prepared.train, config.train, monitor_fn if monitor else None, desc,
-        runtime, tower_lr=config.tower_lr,
-    )  # fmt: skip
+        def monitor_fn(m: MultiOutputModel) -> dict[str, float]:
+            return {f"{s}/{k}": v for s in monitor for k, v in evaluate(m, evals[s]).items()}
+
+        history = train(
+            model, objective, batches, config.train, monitor_fn if monitor else None, desc,
+            runtime, tower_lr=config.resolved_tower_lr(),
+        )  # fmt: skip
     return FitResult(model, history, prepared)
+
+
+def trained_towers(model: nn.Module) -> list[dict[str, int | str]]:
+    """What each pretrained tower of ``model`` trained (for the manifest's ``training``)."""
+    towers = (PretrainedEfficientNet, MiniLMTextEncoder)
+    return [m.describe() for m in model.modules() if isinstance(m, towers)]
 
 
 def export_names(method: str, name: str) -> list[str]:
@@ -195,6 +204,9 @@ def export(
             "train_steps": result.history.steps,
         },
     }
+    pretrained_towers = trained_towers(model)
+    if pretrained_towers:
+        common["training"].update(towers=pretrained_towers, tower_lr=config.resolved_tower_lr())
     batches = prepared.evals[split]
     image = image_input(config.image.image_size, normalisation(config.image))
     text = text_inputs(config.text.max_length) if prepared.tokenizer else []

@@ -29,8 +29,8 @@ from training.methods.base import MultiOutputModel
 from training.methods.config import TrainConfig
 from training.methods.data import Batches
 from training.methods.objectives import Objective
-from training.precision import Precision
 from training.methods.optim import param_groups
+from training.precision import Precision
 
 log = logging.getLogger(__name__)
 

@@ -122,7 +122,7 @@ def test_minilm_takes_its_own_max_length_and_the_pretrained_configs_read(tmp_pat
         ),
         ('{\n"text": {"locked": true}}', 2, r"text\.locked: locks a pretrained tower"),
         ('{"image": {"locked": true}}', 1, r"image\.locked: locks a pretrained tower"),
-        ('{\n"tower_lr": 0}', 2, r"tower_lr: 0 is not a positive learning rate"),
+        ('{\n"tower_lr": 0}', 2, r"tower_lr: must be > 0, got 0"),
         (
             '{"method": "fusion",\n "image": {"kind": "efficientnet_lite0", "locked": true}}',
             2,

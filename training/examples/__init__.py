@@ -1,0 +1,1 @@
+"""End-to-end examples of ``fit`` on real, downloadable data (kept out of the default build)."""
