@@ -216,6 +216,12 @@ def _arrived() -> None:
         scope.budgets.arriving -= 1
 
 
+#: Image bytes whose headers are read on the event loop: a header read is tens of microseconds,
+#: less than the thread hop it would need; past this size a JPEG's markers before its frame
+#: header could take long enough to stall other requests, so it goes to a worker thread.
+INLINE_PEEK_BYTES = 2 * 1024 * 1024
+
+
 @asynccontextmanager
 async def decoding(images: Sequence[bytes | None]) -> AsyncIterator[None]:
     """Hold the pixels ``images`` decode to while they are decoded (413 over the request's cap)."""
@@ -224,7 +230,10 @@ async def decoding(images: Sequence[bytes | None]) -> AsyncIterator[None]:
     if scope is None or not present:
         yield
         return
-    pixels = await asyncio.to_thread(lambda: sum(map(image_pixels, present)))
+    if sum(map(len, present)) <= INLINE_PEEK_BYTES:
+        pixels = sum(map(image_pixels, present))
+    else:
+        pixels = await asyncio.to_thread(lambda: sum(map(image_pixels, present)))
     scope.pixels += pixels
     limit = scope.budgets.max_request_pixels
     if scope.pixels > limit:

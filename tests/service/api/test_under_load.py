@@ -42,6 +42,14 @@ def slow_runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     yield calls
 
 
+def _until_running(slow_runs: list[int], timeout: float = 10.0) -> None:
+    """Wait until the first ONNX Runtime call started (a fixed sleep races a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    while not slow_runs:
+        assert time.monotonic() < deadline, "the first request never reached ONNX Runtime"
+        time.sleep(0.01)
+
+
 def _count(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[int]:
     calls: list[int] = []
     original = getattr(owner, name)
@@ -68,7 +76,7 @@ def test_a_full_queue_is_429_before_any_decode_with_retry_after_ms(
     limits = {"max_queue_size": 2, "max_items": 2, **SERIAL}
     with make_client(**limits) as client, ThreadPoolExecutor(1) as pool:
         first = pool.submit(client.post, "/v1/classify", json={**ONE, "items": ONE["items"] * 2})
-        time.sleep(0.2)  # its two items are admitted: one runs, one waits
+        _until_running(slow_runs)  # its two items are admitted: one runs, one waits
         decodes = _count(monkeypatch, Preprocessor, "prepare")
         peeks = _count(monkeypatch, admission, "image_pixels")
         response = client.post("/v1/classify", json=ONE)
@@ -92,7 +100,7 @@ def test_past_the_deadline_is_504_and_leaves_no_work_behind(
     with make_client(**SERIAL) as client, ThreadPoolExecutor(1) as pool:
         slow_runs.clear()
         first = pool.submit(client.post, "/v1/classify", json=ONE)
-        time.sleep(0.1)
+        _until_running(slow_runs)
         started = time.monotonic()
         late = client.post("/v1/classify", json=ONE, headers={"X-Request-Timeout-Ms": "150"})
         assert time.monotonic() - started < 0.4  # answered at its deadline, not after the run
@@ -165,7 +173,7 @@ def test_a_disconnect_is_counted_as_one_and_its_work_is_dropped(
     with make_client(**SERIAL) as client, ThreadPoolExecutor(1) as pool:
         slow_runs.clear()
         busy = pool.submit(client.post, "/v1/classify", json=ONE)  # holds the only runner
-        time.sleep(0.1)
+        _until_running(slow_runs)
         _disconnecting(client, json.dumps(ONE).encode(), mid_body=mid_body)
         assert busy.result().status_code == 200
         time.sleep(0.6)
@@ -281,7 +289,7 @@ def test_bytes_in_flight_are_capped_before_the_body_is_read(
     headers = {"content-type": "application/json"}
     with make_client(**limits) as client, ThreadPoolExecutor(1) as pool:
         first = pool.submit(client.post, "/v1/classify", content=body, headers=headers)
-        time.sleep(0.15)  # its body holds the budget while it runs
+        _until_running(slow_runs)  # its body holds the budget while it runs
         started = time.monotonic()
         second = client.post("/v1/classify", content=body, headers=headers)
         assert 0.09 < time.monotonic() - started < 0.35  # waited for room, then gave up
