@@ -75,6 +75,7 @@ def test_a_full_queue_is_429_before_any_decode_with_retry_after_ms(
 ) -> None:
     limits = {"max_queue_size": 2, "max_items": 2, **SERIAL}
     with make_client(**limits) as client, ThreadPoolExecutor(1) as pool:
+        slow_runs.clear()  # the warm-up's runs
         first = pool.submit(client.post, "/v1/classify", json={**ONE, "items": ONE["items"] * 2})
         _until_running(slow_runs)  # its two items are admitted: one runs, one waits
         decodes = _count(monkeypatch, Preprocessor, "prepare")
@@ -288,6 +289,7 @@ def test_bytes_in_flight_are_capped_before_the_body_is_read(
               "admission_wait_ms": 100, **SERIAL}  # fmt: skip
     headers = {"content-type": "application/json"}
     with make_client(**limits) as client, ThreadPoolExecutor(1) as pool:
+        slow_runs.clear()  # the warm-up's runs
         first = pool.submit(client.post, "/v1/classify", content=body, headers=headers)
         _until_running(slow_runs)  # its body holds the budget while it runs
         started = time.monotonic()
