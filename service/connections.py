@@ -9,8 +9,10 @@ returns uvicorn's HTTP protocol class with those three added:
 - a connection must send a complete request head within ``header_timeout_s`` of opening, or of
   its previous response, else it is closed (slow-loris on headers);
 - past ``max_connections`` open connections, a new one is closed at once, before it is read;
-- on shutdown, a connection still sending its request body is closed at once (its request sees
-  a disconnect and ends without a traceback), instead of holding the graceful timeout.
+- on shutdown, a connection still sending its request body is closed as soon as it stalls: if
+  no byte of it arrives within ``SHUTDOWN_STALL_S`` (and in each such window after), it is
+  closed (its request sees a disconnect and ends without a traceback) instead of holding the
+  graceful timeout; an upload that keeps streaming is drained like any in-flight request.
 
 The body timeout is the app's (``api/deadline.py``): it needs the request's route and answers
 408. Every close is counted (``mms_connections_closed_total{reason}``).
@@ -32,6 +34,12 @@ except ImportError:  # pragma: no cover - httptools ships with uvicorn[standard]
     _Base = H11Protocol  # type: ignore[misc,assignment]
 
 
+#: On shutdown, how long an upload may go without sending a byte before it counts as stalled
+#: and is closed. Long enough for a live client's next write (its socket buffer drains in
+#: milliseconds), short against the graceful timeout a stalled one would otherwise hold.
+SHUTDOWN_STALL_S = 2.0
+
+
 def guarded_protocol(settings: Settings, observer: Observer) -> type[asyncio.Protocol]:
     """uvicorn's HTTP protocol with the header timeout, connection cap and quick shutdown."""
 
@@ -42,6 +50,7 @@ def guarded_protocol(settings: Settings, observer: Observer) -> type[asyncio.Pro
         def connection_made(self, transport: Any) -> None:
             self._header_timer: asyncio.TimerHandle | None = None
             self._armed_cycle: object = None
+            self._received = 0  # bytes so far: on shutdown, an upload that grows is alive
             super().connection_made(transport)
             if len(self.connections) > self.max_connections:
                 observer.connection_closed("max_connections")
@@ -50,6 +59,7 @@ def guarded_protocol(settings: Settings, observer: Observer) -> type[asyncio.Pro
             self._arm()
 
         def data_received(self, data: bytes) -> None:
+            self._received += len(data)
             super().data_received(data)
             if self._header_timer is not None and self.cycle is not self._armed_cycle:
                 self._disarm()  # a new request's head is complete
@@ -64,12 +74,25 @@ def guarded_protocol(settings: Settings, observer: Observer) -> type[asyncio.Pro
             super().connection_lost(exc)
 
         def shutdown(self) -> None:
+            super().shutdown()  # idle: closed; in flight: answered, then closed
+            if self._uploading():
+                self._watch_upload(self._received)
+
+        def _uploading(self) -> bool:
             cycle = self.cycle
-            if cycle is not None and not cycle.response_complete and cycle.more_body:
-                observer.connection_closed("shutdown")  # an upload still streaming
-                self.transport.close()
+            return cycle is not None and not cycle.response_complete and bool(cycle.more_body)
+
+        def _watch_upload(self, seen: int) -> None:
+            self.loop.call_later(SHUTDOWN_STALL_S, self._close_if_stalled, seen)
+
+        def _close_if_stalled(self, seen: int) -> None:
+            if self.transport.is_closing() or not self._uploading():
                 return
-            super().shutdown()
+            if self._received == seen:
+                observer.connection_closed("shutdown")  # an upload that stalled
+                self.transport.close()
+            else:
+                self._watch_upload(self._received)
 
         def _arm(self) -> None:
             self._disarm()

@@ -132,6 +132,34 @@ def test_sigterm_with_stalled_uploads_exits_at_once_without_tracebacks(
         for sock in uploads:
             sock.close()
     log = log_path.read_text()
-    assert elapsed < 5, log  # not the 30 s graceful timeout
+    assert elapsed < 5, log  # closed once stalled (SHUTDOWN_STALL_S), not the 30 s graceful timeout
     assert process.returncode in (0, -signal.SIGTERM), log  # uvicorn re-raises the signal
     assert "Traceback" not in log and "ERROR" not in log, log
+
+
+def test_sigterm_drains_an_upload_that_keeps_streaming(model_repo: Path, tmp_path: Path) -> None:
+    """Only stalled uploads are cut: one that goes on sending after the signal gets its answer
+    (the drain the image check also holds), while a stalled one beside it is closed."""
+    from tests.service.media import b64, png
+
+    body = b'{"model": "vision", "items": [{"image": "%s"}]}' % b64(png()).encode()
+    with _server(model_repo, tmp_path) as (url, process, log_path):
+        live, stalled = _connect(url), _connect(url)
+        head = HEAD + b"Content-Length: %d\r\n\r\n" % len(body)
+        live.sendall(head + body[:10])
+        stalled.sendall(HEAD + b"Content-Length: 100000\r\n\r\n" + b"{" * 100)
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)  # shutting down: the listener is closed, the uploads are watched
+        live.sendall(body[10:])
+        live.settimeout(20)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = live.recv(65536)
+            assert chunk, answer
+            answer += chunk
+        process.wait(timeout=15)
+        live.close()
+        stalled.close()
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    assert "Traceback" not in log_path.read_text()
