@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bench.client import KeepAliveConnection, _read_headers
+from bench.client import KeepAliveConnection
 
 JSON = {"Content-Type": "application/json"}
 
@@ -50,20 +50,10 @@ class TimedConnection(KeepAliveConnection):
     server_s = float("nan")
     retry_after_s = 0.0  # the last answer's Retry-After-Ms, in seconds
 
-    async def _exchange(self, body: bytes) -> int:
-        if self._writer is None or self._reader is None:
-            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
-        self._writer.write(self._head + str(len(body)).encode() + b"\r\n\r\n" + body)
-        reader = self._reader
-        status = int((await reader.readuntil(b"\r\n")).split(b" ", 2)[1])
-        headers = await _read_headers(reader)
+    def on_headers(self, headers: dict[bytes, bytes]) -> None:
         timing = re.search(rb"dur=([0-9.]+)", headers.get(b"server-timing", b""))
         self.server_s = float(timing.group(1)) / 1000 if timing else float("nan")
         self.retry_after_s = int(headers.get(b"retry-after-ms", b"0") or 0) / 1000
-        await reader.readexactly(int(headers.get(b"content-length", b"0")))
-        if headers.get(b"connection", b"").lower() == b"close":
-            await self.close()
-        return status
 
 
 class Pool:

@@ -48,6 +48,7 @@ class KeepAliveConnection:
         reader = self._reader
         status = int((await reader.readuntil(b"\r\n")).split(b" ", 2)[1])
         headers = await _read_headers(reader)
+        self.on_headers(headers)
         if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
             await _skip_chunks(reader)
         else:
@@ -55,6 +56,9 @@ class KeepAliveConnection:
         if headers.get(b"connection", b"").lower() == b"close":
             await self.close()
         return status
+
+    def on_headers(self, headers: dict[bytes, bytes]) -> None:
+        """A hook for subclasses that read more than the status (lower-cased header names)."""
 
     async def close(self) -> None:
         """Close the socket (idempotent)."""
