@@ -31,6 +31,12 @@ class Outcomes:
     results: list[tuple[int, float, float]] = field(default_factory=list)
     seconds: float = 0.0
 
+    @classmethod
+    def merged(cls, parts: list[Outcomes]) -> Outcomes:
+        """The outcomes of runs made side by side (in several processes) as one run."""
+        out = cls([r for p in parts for r in p.results], max((p.seconds for p in parts), default=0))
+        return out
+
     def of(self, status: int) -> list[float]:
         """Latencies the client saw for the requests that got ``status``."""
         return [s for code, s, _ in self.results if code == status]

@@ -1,0 +1,60 @@
+"""The load-and-abuse benchmark's plumbing: outcomes merged across load processes, CPU pinning,
+and a coroutine run in a process of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from bench import abuse
+from bench.abuse_clients import Outcomes
+
+
+@pytest.fixture
+def affinity() -> Iterator[set[int]]:
+    """This process's CPUs, restored after the test (``abuse._pin`` narrows them)."""
+    before = os.sched_getaffinity(0)
+    yield before
+    os.sched_setaffinity(0, before)
+
+
+def test_outcomes_of_side_by_side_runs_merge_into_one_run() -> None:
+    a = Outcomes([(200, 0.1, 0.05), (429, 0.01, 0.001)], seconds=10.0)
+    b = Outcomes([(200, 0.2, 0.1)], seconds=10.5)
+    merged = Outcomes.merged([a, b])
+    assert merged.of(200) == [0.1, 0.2] and merged.of(429) == [0.01]
+    assert merged.seconds == 10.5  # side by side: the longest, not the sum
+
+
+def test_pin_none_leaves_the_affinity_alone(affinity: set[int]) -> None:
+    assert abuse._pin("none") is None
+    assert os.sched_getaffinity(0) == affinity
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="pinning needs two CPUs")
+def test_pin_auto_gives_the_server_the_upper_half_and_keeps_the_rest(affinity: set[int]) -> None:
+    server = abuse._pin("auto")
+    assert server and server < affinity
+    assert os.sched_getaffinity(0) == affinity - server
+    assert min(server) > max(affinity - server)
+
+
+def test_pin_refuses_cpus_outside_the_allowed_set(affinity: set[int]) -> None:
+    with pytest.raises(SystemExit, match="proper subset"):
+        abuse._pin(str(max(affinity) + 1))
+    with pytest.raises(SystemExit, match="proper subset"):
+        abuse._pin(",".join(map(str, affinity)))  # nothing left for the load
+    assert os.sched_getaffinity(0) == affinity
+
+
+async def _pid_plus(n: int) -> tuple[int, int]:
+    await asyncio.sleep(0)
+    return os.getpid(), n + 1
+
+
+def test_elsewhere_runs_the_coroutine_in_another_process() -> None:
+    pid, value = asyncio.run(abuse._elsewhere(_pid_plus, 41))
+    assert value == 42 and pid != os.getpid()
