@@ -7,7 +7,8 @@ limits and timeouts apply) in a child process, with the default settings, and ru
 
 1. capacity: a closed loop at concurrency 8 (successes per second), and the quiet c=1 latency;
 2. overload, open loop at 4x capacity; then 512 connections in a closed loop (as ``wrk -c 512``:
-   the next request as soon as an answer comes), and the same honouring ``Retry-After-Ms``:
+   the next request as soon as an answer comes), the same honouring ``Retry-After-Ms``, and
+   both again sending ``Expect: 100-continue`` (a refused request then uploads no body):
    goodput against capacity, the p99 of the 429s, the slowest success against the deadline,
    5xx, and how long until a c=1 client is back to its quiet p99 after the load stops;
 3. 200 requests aborted 5 ms after sending: ONNX Runtime items run for them, disconnects counted;
@@ -85,13 +86,16 @@ async def _scenarios(base: str, url: str, pid: int, small: bytes, args: argparse
     ])  # fmt: skip
     rows = []
     n = args.load_procs
-    for name, kind, amount, backoff in (
-        ("open loop 4x", "open", 4 * cap / n, False),
-        ("512 connections", "closed", 512 // n, False),
-        ("512 connections, honouring Retry-After-Ms", "closed", 512 // n, True),
+    for name, kind, amount, backoff, expect in (
+        ("open loop 4x", "open", 4 * cap / n, False, False),
+        ("512 connections", "closed", 512 // n, False, False),
+        ("512 connections, honouring Retry-After-Ms", "closed", 512 // n, True, False),
+        ("512 connections, Expect: 100-continue", "closed", 512 // n, False, True),
+        ("512 connections, Retry-After-Ms and Expect: 100-continue", "closed", 512 // n, True,
+         True),
     ):
         out = c.Outcomes.merged(await asyncio.gather(*(
-            _elsewhere(_overload, url, small, kind, amount, args.seconds, backoff)
+            _elsewhere(_overload, url, small, kind, amount, args.seconds, backoff, expect)
             for _ in range(n))))  # fmt: skip
         recovery = await c.recovery_s(pool, small, quiet_p99 * 1.5)
         rows.append(_overload_row(name, out, cap, recovery))
@@ -174,10 +178,17 @@ async def _memory(base: str, url: str, pid: int, small: bytes, seconds: float) -
 
 
 async def _overload(
-    url: str, body: bytes, kind: str, amount: float, seconds: float, backoff: bool
+    url: str,
+    body: bytes,
+    kind: str,
+    amount: float,
+    seconds: float,
+    backoff: bool,
+    expect: bool = False,
 ) -> c.Outcomes:
-    """One load process's share: an open loop at ``amount`` req/s, or ``amount`` users."""
-    pool = c.Pool(url, 60.0)
+    """One load process's share: an open loop at ``amount`` req/s, or ``amount`` users (with
+    ``expect``, each request waits for ``100 Continue`` before it sends its body)."""
+    pool = c.Pool(url, 60.0, expect_continue=expect)
     if kind == "open":
         out = await c.open_loop(pool, body, amount, seconds)
     else:

@@ -65,8 +65,16 @@ class TimedConnection(KeepAliveConnection):
 class Pool:
     """Keep-alive connections handed out one request at a time (new ones when all are busy)."""
 
-    def __init__(self, url: str, timeout_s: float, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float,
+        headers: dict[str, str] | None = None,
+        *,
+        expect_continue: bool = False,
+    ) -> None:
         self.url, self.timeout_s, self.headers = url, timeout_s, headers or JSON
+        self.expect_continue = expect_continue
         self._idle: list[TimedConnection] = []
         self._all: list[TimedConnection] = []
 
@@ -81,7 +89,9 @@ class Pool:
         return status, time.perf_counter() - started, conn.server_s, conn.retry_after_s
 
     def _new(self) -> TimedConnection:
-        conn = TimedConnection(self.url, self.headers, self.timeout_s)
+        conn = TimedConnection(
+            self.url, self.headers, self.timeout_s, expect_continue=self.expect_continue
+        )
         self._all.append(conn)
         return conn
 

@@ -4,7 +4,10 @@ On a 2-core machine the client shares the CPU with the server under test; ``http
 2-5 ms of CPU per request, which the server then lacks. This client sends a pre-built request
 head and body on one connection per virtual user and reads the status, headers and body, at a
 fraction of that cost. It speaks only what the benchmark needs: POST, ``Content-Length`` or
-chunked responses, keep-alive. Loopback only.
+chunked responses, keep-alive, and optionally ``Expect: 100-continue`` (the body goes out only
+after the server's ``100 Continue``; a final answer before it means the body is never sent, and
+the connection is closed, as RFC 9110 15.2.1 leaves a client no other way to reuse it).
+Loopback only.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ _MAX_HEADER_LINES = 100
 class KeepAliveConnection:
     """One keep-alive connection that POSTs bodies to one URL and returns status codes."""
 
-    def __init__(self, url: str, headers: dict[str, str], timeout_s: float) -> None:
+    def __init__(
+        self, url: str, headers: dict[str, str], timeout_s: float, *, expect_continue: bool = False
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme != "http" or parts.hostname is None:
             raise ValueError(f"only plain http://host:port URLs are supported, got {url!r}")
@@ -29,6 +34,9 @@ class KeepAliveConnection:
         self.timeout_s = timeout_s
         lines = [f"POST {parts.path or '/'} HTTP/1.1", f"Host: {parts.netloc}"]
         lines += [f"{key}: {value}" for key, value in headers.items()]
+        self.expect_continue = expect_continue
+        if expect_continue:
+            lines.append("Expect: 100-continue")
         self._head = ("\r\n".join(lines) + "\r\nContent-Length: ").encode("latin-1")
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -44,16 +52,23 @@ class KeepAliveConnection:
     async def _exchange(self, body: bytes) -> int:
         if self._writer is None or self._reader is None:
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
-        self._writer.write(self._head + str(len(body)).encode() + b"\r\n\r\n" + body)
-        reader = self._reader
+        head = self._head + str(len(body)).encode() + b"\r\n\r\n"
+        reader, writer = self._reader, self._writer
+        writer.write(head if self.expect_continue else head + body)
         status = int((await reader.readuntil(b"\r\n")).split(b" ", 2)[1])
         headers = await _read_headers(reader)
+        body_sent = not self.expect_continue
+        if status == 100:
+            writer.write(body)
+            body_sent = True
+            status = int((await reader.readuntil(b"\r\n")).split(b" ", 2)[1])
+            headers = await _read_headers(reader)
         self.on_headers(headers)
         if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
             await _skip_chunks(reader)
         else:
             await reader.readexactly(int(headers.get(b"content-length", b"0")))
-        if headers.get(b"connection", b"").lower() == b"close":
+        if not body_sent or headers.get(b"connection", b"").lower() == b"close":
             await self.close()
         return status
 

@@ -58,3 +58,49 @@ async def _pid_plus(n: int) -> tuple[int, int]:
 def test_elsewhere_runs_the_coroutine_in_another_process() -> None:
     pid, value = asyncio.run(abuse._elsewhere(_pid_plus, 41))
     assert value == 42 and pid != os.getpid()
+
+
+async def _expect_exchange(refuse: bool) -> tuple[int, bytes, int]:
+    """A raw server that refuses at once (``refuse``) or says ``100 Continue`` and reads the
+    body; returns (status the client saw, what the server received, connections opened)."""
+    from bench.client import KeepAliveConnection
+
+    received = bytearray()
+    opened = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal opened
+        opened += 1
+        head = await reader.readuntil(b"\r\n\r\n")
+        received.extend(head)
+        if refuse:
+            writer.write(b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\n\r\n")
+        else:
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            received.extend(await reader.readexactly(4))
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        await asyncio.sleep(0.05)  # the client's next move arrives here if it writes more
+        received.extend(await reader.read(100))
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    conn = KeepAliveConnection(f"http://127.0.0.1:{port}/x", {}, 5.0, expect_continue=True)
+    status = await conn.post(b"BODY")
+    await conn.close()
+    server.close()
+    await server.wait_closed()
+    return status, bytes(received), opened
+
+
+def test_expect_continue_sends_the_body_only_after_100_continue() -> None:
+    status, received, _ = asyncio.run(_expect_exchange(refuse=False))
+    assert status == 200
+    assert b"Expect: 100-continue" in received and received.endswith(b"BODY")
+
+
+def test_expect_continue_refused_early_never_sends_the_body() -> None:
+    status, received, _ = asyncio.run(_expect_exchange(refuse=True))
+    assert status == 429
+    assert b"Expect: 100-continue" in received and b"BODY" not in received
