@@ -17,8 +17,11 @@ limits and timeouts apply) in a child process, with the default settings, and ru
 5. 128 connections posting 12 MB bodies beside a c=1 client: peak resident memory against the
    documented ceiling, and the c=1 client's answers.
 
-Each scenario prints one Markdown table (paste it into the README as is). The body is
-scikit-learn's china.jpg as base64 JSON (262 KB). About 4-5 minutes on 2 cores.
+The overload and slow-client tables also give the server's event-loop lag over the run
+(``mms_event_loop_lag_seconds``: how late a 100 ms timer fired), which is where a request waits
+before the server's own clock starts. Each scenario prints one Markdown table (paste it into
+the README as is). The body is scikit-learn's china.jpg as base64 JSON (262 KB). About 6
+minutes on 2 cores.
 
 Where the load is made: the measured c=1 client and each load generator run in processes of
 their own (``--load-procs`` share the overload connections), so a busy generator's event loop
@@ -94,14 +97,17 @@ async def _scenarios(base: str, url: str, pid: int, small: bytes, args: argparse
         ("512 connections, Retry-After-Ms and Expect: 100-continue", "closed", 512 // n, True,
          True),
     ):
+        lag = _lag(base)
         out = c.Outcomes.merged(await asyncio.gather(*(
             _elsewhere(_overload, url, small, kind, amount, args.seconds, backoff, expect)
             for _ in range(n))))  # fmt: skip
+        lag_text = _lag_since(base, lag)
         recovery = await c.recovery_s(pool, small, quiet_p99 * 1.5)
-        rows.append(_overload_row(name, out, cap, recovery))
+        rows.append([*_overload_row(name, out, cap, recovery), lag_text])
     _table("Overload (client-side latency; server's own in brackets)",
            ["run", "sent", "goodput req/s", "of capacity", "429 p99 ms",
-            "max 200 s (deadline 30)", "5xx", "other", "recovery s"], rows)  # fmt: skip
+            "max 200 s (deadline 30)", "5xx", "other", "recovery s",
+            "loop lag mean ms / samples > 20 ms"], rows)  # fmt: skip
     await _aborts(base, url, small)
     await _slow(base, url, small, quiet_p99, args.slow_seconds)
     await _memory(base, url, pid, small, args.seconds)
@@ -136,11 +142,13 @@ async def _slow(base: str, url: str, small: bytes, quiet_p99: float, seconds: fl
     before = {r: c.metric(base, "mms_connections_closed_total", reason=r)
               for r in ("header_timeout", "body_timeout")}  # fmt: skip
     flood = c.flood_body(200_000)[0]
+    lag = _lag(base)
     noise = asyncio.gather(_elsewhere(_slow_clients, url, seconds),
                            _elsewhere(_floods, base + "/v1/classify/upload", seconds))
     await asyncio.sleep(1.0)
     normal = await c.closed_loop(c.Pool(url, 60.0), small, 1, seconds - 2)
     closed, floods_answered = await noise
+    lag_text = _lag_since(base, lag)
     after = {r: c.metric(base, "mms_connections_closed_total", reason=r) - before[r]
              for r in before}  # fmt: skip
     head_closed = [s for s in closed[:25] if s is not None]
@@ -150,12 +158,12 @@ async def _slow(base: str, url: str, small: bytes, quiet_p99: float, seconds: fl
            "200,000 parts) beside c=1",
            ["c=1 p99 quiet ms", "c=1 p99 now ms", "ratio", "c=1 non-200", "head conns closed",
             "body conns closed", "closed after s (max)", "server count header/body",
-            "flood answers"],
+            "flood answers", "loop lag mean ms / samples > 20 ms"],
            [[_ms(quiet_p99), _ms(p99), f"{p99 / quiet_p99:.2f}x",
              str(len(normal.results) - len(normal.of(200))), f"{len(head_closed)}/25",
              f"{len(body_closed)}/25", f"{max(head_closed + body_closed, default=0):.1f}",
              f"{after['header_timeout']:.0f}/{after['body_timeout']:.0f}",
-             str(floods_answered)]])  # fmt: skip
+             str(floods_answered), lag_text]])  # fmt: skip
 
 
 async def _memory(base: str, url: str, pid: int, small: bytes, seconds: float) -> None:
@@ -239,6 +247,19 @@ def _pin(spec: str) -> set[int] | None:
 
 def _cpus(cpus: set[int] | None) -> str:
     return ",".join(map(str, sorted(cpus))) if cpus else "all"
+
+
+def _lag(base: str) -> tuple[float, float, float]:
+    """The server's loop-lag histogram now: (sum s, samples, samples at most 20 ms)."""
+    name = "mms_event_loop_lag_seconds"
+    return (c.metric(base, name + "_sum"), c.metric(base, name + "_count"),
+            c.metric(base, name + "_bucket", le="0.02"))  # fmt: skip
+
+
+def _lag_since(base: str, before: tuple[float, float, float]) -> str:
+    """Mean loop lag and the share of samples over 20 ms since ``before``."""
+    total, samples, fast = (now - then for now, then in zip(_lag(base), before, strict=True))
+    return f"{1000 * total / samples:.1f} / {(samples - fast) / samples:.0%}" if samples else "-"
 
 
 def _china_body() -> bytes:

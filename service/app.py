@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -19,6 +19,7 @@ from service.gallery import GalleryConfig, GalleryStore, open_store
 from service.gallery.errors import GalleryUnavailableError
 from service.inference.admission import Budgets
 from service.inference.engine import Engine
+from service.loop_lag import watch_loop_lag
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,8 @@ def create_app(settings: Settings | None = None, *, observer: Observer | None = 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Start loading models and open the gallery; on shutdown drain the batchers, close it."""
+    """Start loading models and open the gallery; on shutdown drain the batchers, close it.
+    The event loop's lag is sampled while the app runs (``service.loop_lag``)."""
     engine: Engine = app.state.engine
     await engine.start()
     try:
@@ -78,9 +80,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     except BaseException:
         await engine.stop()
         raise
+    lag = asyncio.create_task(watch_loop_lag(app.state.observer.loop_lag), name="loop-lag")
     try:
         yield
     finally:
+        lag.cancel()
+        with suppress(asyncio.CancelledError):
+            await lag
         log.info("shutting down: draining the batch queues")
         await engine.stop()
         await asyncio.to_thread(app.state.gallery.close)

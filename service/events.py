@@ -80,6 +80,9 @@ class Observer(Protocol):
         """The server closed a connection: ``header_timeout``, ``body_timeout``,
         ``max_connections`` or ``shutdown`` (an upload still streaming)."""
 
+    def loop_lag(self, seconds: float) -> None:
+        """The event loop ran a timer ``seconds`` later than due (``service.loop_lag``)."""
+
 
 class NullObserver:
     """The default observer: does nothing."""
@@ -119,4 +122,7 @@ class NullObserver:
         """Ignore."""
 
     def connection_closed(self, reason: str) -> None:
+        """Ignore."""
+
+    def loop_lag(self, seconds: float) -> None:
         """Ignore."""

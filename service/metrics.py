@@ -107,6 +107,11 @@ class ServiceMetrics:
             "max_connections, shutdown.",
             ["reason"], namespace=namespace, registry=reg,
         )  # fmt: skip
+        self.loop_lag_seconds = Histogram(
+            "event_loop_lag_seconds", "How much later than due the event loop ran a timer "
+            "(sampled every 100 ms): a starved loop delays every request's head and every 429.",
+            namespace=namespace, registry=reg, buckets=QUEUE_BUCKETS,
+        )  # fmt: skip
         self._info_labels: dict[str, tuple[str, str, str, str]] = {}
 
     # -- HTTP (called by the middleware) -----------------------------------------------------
@@ -156,6 +161,10 @@ class ServiceMetrics:
     def connection_closed(self, reason: str) -> None:
         """Count one connection the server closed."""
         self.connections_closed.labels(reason).inc()
+
+    def loop_lag(self, seconds: float) -> None:
+        """Record one sample of the event loop's lag."""
+        self.loop_lag_seconds.observe(seconds)
 
     def queue_depth(self, model: str, depth: int) -> None:
         """Publish how many items wait in the model's queue."""
