@@ -34,8 +34,8 @@ class Outcomes:
     @classmethod
     def merged(cls, parts: list[Outcomes]) -> Outcomes:
         """The outcomes of runs made side by side (in several processes) as one run."""
-        out = cls([r for p in parts for r in p.results], max((p.seconds for p in parts), default=0))
-        return out
+        results = [r for p in parts for r in p.results]
+        return cls(results, max((p.seconds for p in parts), default=0.0))
 
     def of(self, status: int) -> list[float]:
         """Latencies the client saw for the requests that got ``status``."""

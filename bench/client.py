@@ -55,14 +55,12 @@ class KeepAliveConnection:
         head = self._head + str(len(body)).encode() + b"\r\n\r\n"
         reader, writer = self._reader, self._writer
         writer.write(head if self.expect_continue else head + body)
-        status = int((await reader.readuntil(b"\r\n")).split(b" ", 2)[1])
-        headers = await _read_headers(reader)
+        status, headers = await _read_head(reader)
         body_sent = not self.expect_continue
         if status == 100:
             writer.write(body)
             body_sent = True
-            status = int((await reader.readuntil(b"\r\n")).split(b" ", 2)[1])
-            headers = await _read_headers(reader)
+            status, headers = await _read_head(reader)
         self.on_headers(headers)
         if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
             await _skip_chunks(reader)
@@ -82,6 +80,12 @@ class KeepAliveConnection:
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
+
+
+async def _read_head(reader: asyncio.StreamReader) -> tuple[int, dict[bytes, bytes]]:
+    """A response's status code and headers (lower-cased names)."""
+    status = int((await reader.readuntil(b"\r\n")).split(b" ", 2)[1])
+    return status, await _read_headers(reader)
 
 
 async def _read_headers(reader: asyncio.StreamReader) -> dict[bytes, bytes]:

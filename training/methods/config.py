@@ -120,7 +120,7 @@ class FitConfig:
     tower_lr: float | None = None
 
     def resolved_tower_lr(self) -> float:
-        return self.tower_lr if self.tower_lr is not None else self.train.lr * TOWER_LR_RATIO
+        return resolve_tower_lr(self.train.lr, self.tower_lr)
 
     def replace(self, **changes: Any) -> FitConfig:
         return dataclasses.replace(self, **changes)
@@ -143,6 +143,11 @@ EFFICIENTNET_BLOCKS = 16
 #: tower_lr when a config sets none: a tenth of the heads' rate (fine-tuning practice: the
 #: pretrained weights move less than the fresh layers on top of them).
 TOWER_LR_RATIO = 0.1
+
+
+def resolve_tower_lr(lr: float, tower_lr: float | None) -> float:
+    """The pretrained towers' learning rate: ``tower_lr``, or ``lr * TOWER_LR_RATIO``."""
+    return tower_lr if tower_lr is not None else lr * TOWER_LR_RATIO
 
 
 def _type_name(tp: Any) -> str:

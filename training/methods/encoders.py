@@ -148,14 +148,11 @@ class PretrainedEfficientNet(nn.Module):
 
     def describe(self) -> dict[str, int | str]:
         """What trains, for the manifest: blocks and parameter counts, trained and frozen."""
-        trained = sum(p.numel() for p in self.tower.parameters() if p.requires_grad)
-        total = sum(p.numel() for p in self.tower.parameters())
         return {
             "tower": "efficientnet_lite0",
             "trainable_blocks": self.trainable_blocks,
             "blocks": len(self.tower._blocks),
-            "trained_parameters": trained,
-            "frozen_parameters": total - trained,
+            **_parameter_counts(self.tower),
         }
 
     def has_frozen_prefix(self) -> bool:
@@ -171,10 +168,7 @@ class PretrainedEfficientNet(nn.Module):
         if self.frozen:
             return self.tower.encode_image(self._resampled(x))  # (B, 1280)
         t = self.tower
-        h = F.relu6(t._bn0(t._conv_stem(self._resampled(x))))  # (B, 32, S/2, S/2)
-        for block in t._blocks[: self.first_trained]:
-            h = block(h)
-        return h  # (B, C_k, S/2^k, S/2^k)
+        return t.run_blocks(t.stem(self._resampled(x)), 0, self.first_trained)  # (B, C_k, ...)
 
     def continue_prefix(self, h: torch.Tensor, start: int) -> torch.Tensor:
         """``frozen_prefix`` from the map entering block ``start`` (at most the first trained
@@ -182,11 +176,8 @@ class PretrainedEfficientNet(nn.Module):
         t = self.tower
         if start > self.first_trained:
             raise ValueError(f"block {start} is past this tower's frozen prefix")
-        for block in t._blocks[start : self.first_trained]:
-            h = block(h)
-        if self.frozen:
-            return F.relu6(t._bn1(t._conv_head(h))).mean(dim=(2, 3))  # (B, 1280)
-        return h
+        h = t.run_blocks(h, start, self.first_trained)
+        return t.head(h).mean(dim=(2, 3)) if self.frozen else h  # (B, 1280) or the map
 
     def _resampled(self, x: torch.Tensor) -> torch.Tensor:
         if not self.resample_to:
@@ -196,9 +187,7 @@ class PretrainedEfficientNet(nn.Module):
 
     def _trained_part(self, h: torch.Tensor) -> torch.Tensor:
         t = self.tower
-        for block in t._blocks[self.first_trained :]:
-            h = block(h)
-        return F.relu6(t._bn1(t._conv_head(h)))  # (B, 1280, S/32, S/32)
+        return t.head(t.run_blocks(h, self.first_trained))  # (B, 1280, S/32, S/32)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         if self.cached_prefix:
@@ -308,18 +297,24 @@ class MiniLMTextEncoder(nn.Module):
 
     def describe(self) -> dict[str, int | str]:
         """What trains, for the manifest: layers and parameter counts, trained and frozen."""
-        trained = sum(p.numel() for p in self.tower.parameters() if p.requires_grad)
-        total = sum(p.numel() for p in self.tower.parameters())
         return {
             "tower": "all-MiniLM-L6-v2",
             "trainable_layers": len(self.trained_layers),
             "layers": len(self.tower.bert.encoder.layer),
-            "trained_parameters": trained,
-            "frozen_parameters": total - trained,
+            **_parameter_counts(self.tower),
         }
 
 
 TextEncoder = LSTMTextEncoder | MiniLMTextEncoder
+
+
+def _parameter_counts(tower: nn.Module) -> dict[str, int]:
+    """A tower's parameters that train (``requires_grad``) and that stay frozen."""
+    trained = sum(p.numel() for p in tower.parameters() if p.requires_grad)
+    return {
+        "trained_parameters": trained,
+        "frozen_parameters": sum(p.numel() for p in tower.parameters()) - trained,
+    }
 
 
 def build_text_encoder(config: TextEncoderConfig, vocab_size: int | None) -> TextEncoder:

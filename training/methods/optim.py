@@ -13,7 +13,7 @@ from typing import Any
 
 from torch import nn
 
-from training.methods.config import TOWER_LR_RATIO
+from training.methods.config import resolve_tower_lr
 
 
 def tower_parameter_ids(model: nn.Module) -> set[int]:
@@ -32,7 +32,7 @@ def param_groups(
 
     Empty groups are left out; each group carries a ``name`` for logs and tests.
     """
-    rate = {True: lr * TOWER_LR_RATIO if tower_lr is None else tower_lr, False: lr}
+    rate = {True: resolve_tower_lr(lr, tower_lr), False: lr}
     in_tower = tower_parameter_ids(model)
     groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for p in model.parameters():

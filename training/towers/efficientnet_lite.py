@@ -174,10 +174,22 @@ class EfficientNetLite0(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised pixels ``(B, 3, S, S)`` -> feature map ``(B, 1280, S/32, S/32)``."""
-        h = F.relu6(self._bn0(self._conv_stem(x)))  # (B, 32, S/2, S/2)
-        for block in self._blocks:
+        return self.head(self.run_blocks(self.stem(x)))
+
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised pixels ``(B, 3, S, S)`` -> the map entering block 0 ``(B, 32, S/2, S/2)``."""
+        return F.relu6(self._bn0(self._conv_stem(x)))
+
+    def run_blocks(self, h: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """The map entering block ``start`` -> the map leaving block ``stop - 1`` (all blocks
+        from ``start`` when ``stop`` is None)."""
+        for block in self._blocks[start:stop]:
             h = block(h)
-        return F.relu6(self._bn1(self._conv_head(h)))  # (B, 1280, S/32, S/32)
+        return h
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        """The last block's map -> the feature map ``(B, 1280, S/32, S/32)`` (1x1 conv)."""
+        return F.relu6(self._bn1(self._conv_head(h)))
 
     def encode_image(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised pixels ``(B, 3, S, S)`` -> globally average-pooled features ``(B, 1280)``."""

@@ -15,7 +15,6 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -176,13 +175,9 @@ def run(data: Path, out: Path, budget: Budget, only: list[str] | None = None) ->
     for row in rows:  # results written after each row: a long study can be read as it goes
         measured.append(measure(row, train, held, out, budget, cache))
         results = {**dataclasses.asdict(budget), "held_out": len(held),
-                   "rows": _rows_json(measured)}  # fmt: skip
+                   "rows": [dataclasses.asdict(r) for r in measured]}  # fmt: skip
         (out / RESULTS).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return table(measured)
-
-
-def _rows_json(rows: list[Measured]) -> list[dict[str, Any]]:
-    return [dataclasses.asdict(r) for r in rows]
 
 
 def table_from_results(paths: list[Path]) -> str:
