@@ -9,25 +9,22 @@ The choice (``Settings.precision``, per model ``Settings.model_precisions``):
 | auto    | int8 on a CPU with VNNI or AMX and no GPU, else fp32  | fp32        |
 
 A variant exists in the manifest only when it passed its quality gate at build time. int8
-pays off only where the CPU has int8 dot-product instructions (AVX512-VNNI, AVX-VNNI, AMX):
-without them ONNX Runtime's int8 kernels are barely faster than fp32 and the accuracy cost
-buys nothing. On CUDA the QDQ graph would run through slower paths, so ``auto`` keeps fp32.
+is served by default only where the CPU has int8 dot-product instructions (AVX512-VNNI,
+AVX-VNNI, AMX; ``contract.cpu``): without them ONNX Runtime's u8s8 kernels saturate and the
+answers drift further from fp32 (``contract.cpu`` has the figures). On CUDA the QDQ graph
+would run through slower paths, so ``auto`` keeps fp32.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
 from dataclasses import dataclass
-from pathlib import Path
 
+from contract.cpu import cpu_has_int8_dot, int8_dot_flags
 from contract.manifest import Manifest
 
-log = logging.getLogger(__name__)
+__all__ = ["INT8", "Choice", "choose", "cpu_has_int8_dot", "int8_dot_flags"]
 
 INT8 = "int8"
-INT8_DOT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
-CPUINFO = Path("/proc/cpuinfo")
 
 
 @dataclass(frozen=True)
@@ -37,27 +34,6 @@ class Choice:
     precision: str
     file: str
     why: str
-
-
-def int8_dot_flags(cpuinfo: str) -> frozenset[str]:
-    """The int8 dot-product flags in the text of ``/proc/cpuinfo``."""
-    flags: set[str] = set()
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "flags":
-            flags.update(value.split())
-    return frozenset(flags & INT8_DOT_FLAGS)
-
-
-@functools.cache
-def cpu_has_int8_dot(path: Path = CPUINFO) -> bool:
-    """True when this CPU has VNNI or AMX int8 (read once; False where cpuinfo is unreadable)."""
-    try:
-        found = int8_dot_flags(path.read_text(encoding="utf-8", errors="replace"))
-    except OSError:
-        return False
-    log.info("CPU int8 dot-product instructions: %s", ", ".join(sorted(found)) or "none")
-    return bool(found)
 
 
 def choose(manifest: Manifest, setting: str, *, fast_int8: bool, on_gpu: bool) -> Choice:

@@ -140,3 +140,55 @@ def test_without_foolbox_the_vision_variant_is_skipped_with_the_fix(
     [candidate] = hook(tmp_path)
     assert not candidate.passed
     assert candidate.skipped is not None and "pip install --no-deps foolbox" in candidate.skipped
+
+
+def test_exact_run_computes_the_qdq_graph_as_written(tmp_path: Path) -> None:
+    """``_run(exact=True)`` gives what the Quantize/DequantizeLinear nodes say, bit for bit."""
+    from onnx import TensorProto, helper, save
+
+    scale, zero = 0.05, 128
+    graph = helper.make_graph(
+        [
+            helper.make_node("QuantizeLinear", ["image", "s", "z"], ["q"]),
+            helper.make_node("DequantizeLinear", ["q", "s", "z"], ["imagenet"]),
+            helper.make_node("Identity", ["imagenet"], ["embedding"]),
+        ],
+        "qdq",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [None, 3, 4, 4])],
+        [
+            helper.make_tensor_value_info("imagenet", TensorProto.FLOAT, [None, 3, 4, 4]),
+            helper.make_tensor_value_info("embedding", TensorProto.FLOAT, [None, 3, 4, 4]),
+        ],
+        [
+            helper.make_tensor("s", TensorProto.FLOAT, [], [scale]),
+            helper.make_tensor("z", TensorProto.UINT8, [], [zero]),
+        ],
+    )
+    path = tmp_path / "qdq.onnx"
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    save(model, str(path))
+    images = RNG.normal(0.0, 4.0, (20, 3, 4, 4)).astype(np.float32)  # some beyond the range
+    probs, embeddings = vision_int8._run(path, images, exact=True)
+    want = (np.clip(np.rint(images / np.float32(scale)) + zero, 0, 255) - zero) * np.float32(scale)
+    np.testing.assert_array_equal(probs, want.astype(np.float32))
+    np.testing.assert_array_equal(embeddings, probs)
+
+
+def test_exact_run_turns_off_the_graph_fusions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fused, ONNX Runtime would run QLinearConv kernels, which saturate on AVX2-only CPUs."""
+    seen = []
+
+    class Session:
+        def __init__(self, path: str, options: object, providers: list[str]) -> None:
+            seen.append(options.graph_optimization_level)  # type: ignore[attr-defined]
+
+        def run(self, names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+            return [feeds["image"], feeds["image"]]
+
+    monkeypatch.setattr(vision_int8.ort, "InferenceSession", Session)
+    vision_int8._run(Path("m.onnx"), np.zeros((2, 1)), exact=True)
+    vision_int8._run(Path("m.onnx"), np.zeros((2, 1)))
+    assert seen == [
+        vision_int8.ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        vision_int8.ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    ]
