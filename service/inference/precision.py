@@ -19,10 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from contract.cpu import cpu_has_int8_dot, int8_dot_flags
 from contract.manifest import Manifest
-
-__all__ = ["INT8", "Choice", "choose", "cpu_has_int8_dot", "int8_dot_flags"]
 
 INT8 = "int8"
 

@@ -26,13 +26,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from contract.cpu import cpu_has_int8_dot
 from contract.manifest import MANIFEST_FILE, Manifest, read_manifest, verify_files
 from service.errors import NotReadyError, OverloadedError
 from service.events import Observer
 from service.inference.admission import QueueAdmission, decoding
 from service.inference.autotune import BatchProfile, tune_batch_size
 from service.inference.batcher import Batcher, BatcherConfig, BatcherStats
-from service.inference.precision import choose, cpu_has_int8_dot
+from service.inference.precision import choose
 from service.inference.prepare import Preprocessor
 from service.inference.providers import CUDA
 from service.inference.session import (

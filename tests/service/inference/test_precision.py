@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from contract.cpu import cpu_has_int8_dot, int8_dot_flags
 from contract.manifest import Manifest
-from service.inference.precision import choose, cpu_has_int8_dot, int8_dot_flags
+from service.inference.precision import choose
 from tests.contract.test_manifest import BASE, _variant
 
 FP32_ONLY = Manifest.model_validate(BASE)
