@@ -3,14 +3,13 @@
 Decoding is defensive: only JPEG, PNG and WebP; the pixel count is checked from the header
 before any pixel data is decoded (decompression bombs); truncated or corrupt files are a 4xx.
 
-Decoding does only the work the model needs. A JPEG much larger than the model's input is
-decoded at a reduced scale by libjpeg-turbo's DCT scaling (``simplejpeg``), never below what
-the manifest's resize asks for (times :data:`SCALE_MARGIN`), then resized and cropped by the
-contract's transform as usual. A 1920x1280 photo for a 256/224 model decodes at 960x640, a
-quarter of the pixels to decode and resize, with the answers of the full decode (README
-"Performance").
-Everything the fast path does not take (PNG, WebP, CMYK JPEG, a JPEG libjpeg-turbo rejects)
-goes through Pillow at full size, which also renders the errors.
+Decoding does only the work the model needs. A JPEG much larger than the model's input is decoded at
+a reduced scale by libjpeg-turbo's DCT scaling (``simplejpeg``), never below what the manifest's
+resize asks for (times :data:`SCALE_MARGIN`), then resized and cropped by the contract's transform,
+which resamples only the crop's region (``crop_only``). A 1920x1280 photo for a 256/224 model
+decodes at 960x640, a quarter of the pixels to decode and resize, with the answers of the full
+decode (README "Performance"). Everything the fast path does not take (PNG, WebP, CMYK JPEG, a JPEG
+libjpeg-turbo rejects) goes through Pillow at full size, which also renders the errors.
 """
 
 from __future__ import annotations
@@ -48,7 +47,8 @@ _FAST_MODES = ("RGB", "L")  # JPEG colour modes simplejpeg turns into RGB (CMYK 
 
 def image_input(data: bytes, spec: ImageInput, max_pixels: int) -> np.ndarray:
     """Encoded image bytes to the float32 ``(3, H, W)`` tensor ``spec`` describes (or a 4xx)."""
-    return image_tensor(decode_image(data, max_pixels, at_least=needed_size(spec)), spec)
+    picture = decode_image(data, max_pixels, at_least=needed_size(spec))
+    return image_tensor(picture, spec, crop_only=True)
 
 
 def needed_size(spec: ImageInput) -> tuple[int, int] | int:

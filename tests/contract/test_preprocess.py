@@ -2,8 +2,9 @@
 
 Training evaluates the exported image models on ``training.data.photos.sample_batch``; the
 service decodes request bytes (``service.inference.images.decode_image``) and runs the
-contract's ``image_tensor``. These tests hold the two paths equal, bit for bit, on the sample
-photos that ship with scikit-image and scikit-learn.
+contract's ``image_tensor``. These tests hold the decoded pixels and the reference transform
+equal, bit for bit, on the sample photos that ship with scikit-image and scikit-learn, and the
+service's ``crop_only`` resampling within two levels of 255 of the reference.
 """
 
 from __future__ import annotations
@@ -57,3 +58,33 @@ def test_an_image_smaller_than_the_crop_is_padded_with_black() -> None:
     out = image_tensor(small, spec)  # resized to 8x8, then padded to 12 wide
     assert out.shape == (3, 8, 12)
     assert np.allclose(out[:, :, 0], 0.0) and np.allclose(out[:, :, 2:10], 255.0)
+
+
+def test_resampling_only_the_crop_matches_resize_then_crop() -> None:
+    """``resized_crop`` against the two steps it replaces, on every sample photo and its views."""
+    from contract.preprocess import RESAMPLE, center_crop, resize_shorter, resized_crop
+    from training.data.augment import views
+
+    differing = total = 0
+    for photo in SAMPLE_PHOTOS:
+        for view in views(load_photo(photo.name).convert("RGB")):
+            for size, crop in [(256, 224), (40, 32)]:
+                for resample in RESAMPLE.values():
+                    reference = np.asarray(
+                        center_crop(resize_shorter(view, size, resample), crop, crop), dtype=int
+                    )
+                    fast = np.asarray(resized_crop(view, size, crop, crop, resample), dtype=int)
+                    assert fast.shape == reference.shape
+                    assert np.abs(fast - reference).max() <= 2, photo.name
+                    differing += int(np.count_nonzero(fast != reference))
+                    total += reference.size
+    assert differing / total < 5e-4  # measured 1.0e-4 over the three
+
+
+def test_a_resize_smaller_than_the_crop_still_pads() -> None:
+    from contract.preprocess import RESAMPLE, resized_crop
+
+    small = Image.new("RGB", (10, 20), (255, 255, 255))
+    out = np.asarray(resized_crop(small, 8, 12, 12, RESAMPLE["bicubic"]))
+    assert out.shape == (12, 12, 3)
+    assert (out[:, :2] == 0).all() and (out[:, 2:10] == 255).all()

@@ -192,3 +192,42 @@ def test_exact_run_turns_off_the_graph_fusions(monkeypatch: pytest.MonkeyPatch) 
         vision_int8.ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
         vision_int8.ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
     ]
+
+
+def test_the_stem_first_block_and_head_stay_fp32(tmp_path: Path) -> None:
+    """The nodes before ``_blocks.1`` and from the softmax on; their Constants are not named."""
+    from onnx import TensorProto, helper, save
+
+    names = [
+        ("/model/trunk/_conv_stem/Constant", "Constant"),
+        ("/model/trunk/_conv_stem/Conv", "Relu"),
+        ("/model/trunk/Clip", "Relu"),
+        ("/model/trunk/_blocks.0/_project_conv/Conv", "Relu"),
+        ("/model/trunk/_blocks.1/_expand_conv/Conv", "Relu"),
+        ("/model/trunk/Clip_1", "Relu"),
+        ("/model/Softmax", "Softmax"),
+        ("/model/conse/TopK", "Relu"),
+    ]
+    nodes, previous = [], "image"
+    for k, (name, op) in enumerate(names):
+        if op == "Constant":
+            value = helper.make_tensor("v", TensorProto.FLOAT, [], [1.0])
+            nodes.append(helper.make_node(op, [], [f"c{k}"], name=name, value=value))
+            continue
+        nodes.append(helper.make_node(op, [previous], [f"t{k}"], name=name))
+        previous = f"t{k}"
+    graph = helper.make_graph(
+        nodes,
+        "names",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info(previous, TensorProto.FLOAT, [1, 4])],
+    )
+    path = tmp_path / "names.onnx"
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    assert vision_int8._fp32_nodes(path) == [
+        "/model/trunk/_conv_stem/Conv",
+        "/model/trunk/Clip",
+        "/model/trunk/_blocks.0/_project_conv/Conv",
+        "/model/Softmax",
+        "/model/conse/TopK",
+    ]

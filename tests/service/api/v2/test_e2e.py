@@ -14,7 +14,7 @@ from PIL import Image
 
 from contract.manifest import ImageInput, read_manifest
 from service.app import create_app
-from service.inference.images import decode_image, image_tensor
+from service.inference.images import image_input
 from service.settings import Settings
 from tests.service.api.v2.server import serve_in_thread
 
@@ -64,7 +64,7 @@ def test_raw_tensor_and_encoded_image_give_the_same_heads(
     name = meta["inputs"][0]["name"]
     spec = read_manifest(MODELS_DIR / "vision" / meta["versions"][0]).input("image")
     assert isinstance(spec, ImageInput)
-    pixels = image_tensor(decode_image(chelsea, 10**8), spec)[None]
+    pixels = image_input(chelsea, spec, 10**8)[None]  # the service's own transform
     raw = triton.InferInput(name, list(pixels.shape), "FP32")
     raw.set_data_from_numpy(pixels)
     by_tensor = client.infer("vision", [raw])
