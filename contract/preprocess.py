@@ -62,7 +62,7 @@ def resized_crop(
     """
     new = _shorter_side_size(image.size, size)
     if resample == Image.Resampling.NEAREST or new[0] < width or new[1] < height:
-        return center_crop(image.resize(new, resample), height, width)
+        return center_crop(resize_shorter(image, size, resample), height, width)
     scale_x, scale_y = image.width / new[0], image.height / new[1]
     top, left = _crop_origin(new, height, width)
     box = (left * scale_x, top * scale_y, (left + width) * scale_x, (top + height) * scale_y)
