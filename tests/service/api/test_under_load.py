@@ -209,7 +209,12 @@ def test_multipart_part_limits_are_enforced_while_streaming_off_the_loop(
         response = client.post("/v1/sentiment/upload", content=body, headers=headers)
         assert response.status_code == 400 and "more than 24 parts" in response.text
         assert response.headers["connection"] == "close"  # the rest of the body is not read
-        assert len(threads) == 25  # stopped at the first part over the limit, not at 50,000
+        assert threads == []  # refused by counting delimiters, before the parser saw a part
+        body, headers = _form(25)
+        unclosed = body[: -len(b"--b--\r\n")]  # 25 delimiters: the count lets it through
+        response = client.post("/v1/sentiment/upload", content=unclosed, headers=headers)
+        assert response.status_code == 400 and "more than 24 parts" in response.text
+        assert len(threads) == 25  # the parser's own check stopped it at part 25
         assert loop_thread not in threads  # parsed in a worker thread
         body, headers = _form(1, field_bytes=101)
         response = client.post("/v1/sentiment/upload", content=body, headers=headers)
