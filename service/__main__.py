@@ -1,7 +1,8 @@
 """``python -m service --host 0.0.0.0 --port 8000``: run the API with uvicorn.
 
 The connection limits come from settings (``MMS_LIMIT_CONCURRENCY``, ``MMS_BACKLOG``,
-``MMS_KEEP_ALIVE_TIMEOUT_S``, ``MMS_HEADER_TIMEOUT_S``, ``MMS_MAX_CONNECTIONS``; README
+``MMS_ACCEPT_BATCH``, ``MMS_KEEP_ALIVE_TIMEOUT_S``, ``MMS_HEADER_TIMEOUT_S``,
+``MMS_MAX_CONNECTIONS``; README
 "Under load"), so the container and ``make serve`` get the same ones.
 """
 
@@ -14,6 +15,7 @@ import uvicorn
 
 from service.app import create_app
 from service.connections import guarded_protocol
+from service.listener import Server
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,13 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     _raise_file_limit(settings.max_connections)
     app = create_app(settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=args.graceful_timeout,
         http=guarded_protocol(settings, app.state.observer),
         limit_concurrency=settings.limit_concurrency, backlog=settings.backlog,
         timeout_keep_alive=settings.keep_alive_timeout_s,
     )  # fmt: skip
+    Server(config, settings.accept_batch).run()  # uvicorn's, accepting waiting connections at once
     return 0
 
 

@@ -4,11 +4,13 @@ uvicorn has a keep-alive timeout, a concurrency limit (503 past it) and a backlo
 from settings by ``python -m service``; it has no limit on the time a client takes to send a
 request head, no cap that closes connections before they cost a file descriptor for long, and on
 shutdown it waits the whole graceful timeout for uploads that stall. :func:`guarded_protocol`
-returns uvicorn's HTTP protocol class with those three added:
+returns uvicorn's HTTP protocol class with those added:
 
 - a connection must send a complete request head within ``header_timeout_s`` of opening, or of
   its previous response, else it is closed (slow-loris on headers);
 - past ``max_connections`` open connections, a new one is closed at once, before it is read;
+- the time the request's parsing began goes into its scope, so that ``Server-Timing`` can
+  report the wait before the app runs (``api/middleware.py``);
 - on shutdown, a connection still sending its request body is closed as soon as it stalls: if
   no byte of it arrives within ``SHUTDOWN_STALL_S`` (and in each such window after), it is
   closed (its request sees a disconnect and ends without a traceback) instead of holding the
@@ -21,10 +23,12 @@ The body timeout is the app's (``api/deadline.py``): it needs the request's rout
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from service.api.middleware import PARSE_BEGAN
 from service.events import Observer
 from service.settings import Settings
 
@@ -57,6 +61,10 @@ def guarded_protocol(settings: Settings, observer: Observer) -> type[asyncio.Pro
                 transport.close()
                 return
             self._arm()
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()  # a new request's scope
+            self.scope["state"][PARSE_BEGAN] = time.perf_counter()  # Server-Timing's queue
 
         def data_received(self, data: bytes) -> None:
             self._received += len(data)

@@ -154,6 +154,12 @@ class Settings(BaseSettings):
         default=5, ge=1, le=600, description="an idle keep-alive connection is closed after"
     )
     backlog: int = Field(default=2048, ge=1, description="connections the kernel queues for accept")
+    accept_batch: int = Field(
+        default=512, ge=0, le=65536,
+        description="connections accepted per wake-up of the listening socket, at most (all "
+        "that wait, up to this); 0 = the event loop's own accept (uvloop: one per loop "
+        "iteration, which under load leaves bursts of new connections waiting seconds)",
+    )  # fmt: skip
 
     # Ranking
     rank_temperature: float = Field(

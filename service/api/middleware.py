@@ -20,6 +20,9 @@ from service.api.errors import error_response
 from service.events import Observer, track_models
 
 REQUEST_ID_HEADER = "x-request-id"
+#: Key in ``scope["state"]``: ``time.perf_counter()`` when the connection began to parse the
+#: request (set by ``service/connections.py``; absent under other servers and in tests).
+PARSE_BEGAN = "parse_began"
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 
 
@@ -47,13 +50,10 @@ class RequestContextMiddleware:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 response_started, status = True, message["status"]
-                # Server-Timing: the time the app took until the answer, so a client (and the
-                # load benchmark) can tell the server's time from the network's and its own.
-                took_ms = (time.perf_counter() - started) * 1000
                 message["headers"] = [
                     *message.get("headers", []),
                     (REQUEST_ID_HEADER.encode(), request_id.encode("ascii")),
-                    (b"server-timing", f"app;dur={took_ms:.1f}".encode()),
+                    (b"server-timing", _server_timing(state, started)),
                 ]
             await send(message)
 
@@ -68,6 +68,19 @@ class RequestContextMiddleware:
                 seconds = time.perf_counter() - started
                 model = ",".join(sorted(models)) or None
                 self.observer.request_finished(endpoint, model, status, seconds)
+
+
+def _server_timing(state: dict[str, object], started: float) -> bytes:
+    """``app``: the time the app took until the answer; ``queue``: before that, from the
+    connection parsing the request to the app starting, i.e. the wait in the event loop's
+    ready queue, which a burst of requests makes long while each one's app time stays short.
+    A client (and the load benchmark) can tell the server's time from the network's and its own.
+    """
+    timing = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+    began = state.get(PARSE_BEGAN)
+    if isinstance(began, float):
+        timing += f", queue;dur={(started - began) * 1000:.1f}"
+    return timing.encode()
 
 
 def _request_id(scope: Scope) -> str:

@@ -163,3 +163,23 @@ def test_sigterm_drains_an_upload_that_keeps_streaming(model_repo: Path, tmp_pat
         stalled.close()
     assert answer.startswith(b"HTTP/1.1 200"), answer
     assert "Traceback" not in log_path.read_text()
+
+
+def test_the_batch_listener_serves_a_burst_and_server_timing_has_the_queue(
+    model_repo: Path, tmp_path: Path
+) -> None:
+    with _server(model_repo, tmp_path, MMS_ACCEPT_BATCH="64") as (url, _, log_path):
+        assert "Uvicorn running on http://127.0.0.1:" in log_path.read_text()
+        # 100 connections made at once wait in the kernel's queue; the listener takes up to 64
+        # a wake-up, and each gets its answer.
+        burst = [_connect(url) for _ in range(100)]
+        for sock in burst:
+            sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: test\r\n\r\n")
+        replies = [sock.recv(4096) for sock in burst]
+        assert all(reply.startswith(b"HTTP/1.1 200") for reply in replies)
+        timing = replies[-1].split(b"server-timing: ", 1)[1].split(b"\r\n", 1)[0]
+        app_ms, queue_ms = (float(part.split(b"dur=")[1]) for part in timing.split(b", "))
+        assert timing.startswith(b"app;dur=") and b", queue;dur=" in timing
+        assert app_ms >= 0 and 0 <= queue_ms < 5000
+        for sock in burst:
+            sock.close()
