@@ -17,6 +17,11 @@ limits and timeouts apply) in a child process, with the default settings, and ru
 5. 128 connections posting 12 MB bodies beside a c=1 client: peak resident memory against the
    documented ceiling, and the c=1 client's answers.
 
+The overload table gives each 429 p99 three ways: as the client saw it, on the wire (from the
+request's first packet to the answer's, read by ``tcpdump``: ``bench/wire.py``; "-" without
+it) and as the server reports it (``Server-Timing``: the app's time plus the wait in its event
+loop before the app ran). ``--only`` runs some of the scenarios after the capacity run.
+
 The overload and slow-client tables also give the server's event-loop lag over the run
 (``mms_event_loop_lag_seconds``: how late a 100 ms timer fired), which is where a request waits
 before the server's own clock starts. Each scenario prints one Markdown table (paste it into

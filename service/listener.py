@@ -1,17 +1,20 @@
-"""The listening socket: accept every waiting connection at once, then hand each to uvicorn.
+"""The listening socket, opt-in (``MMS_ACCEPT_BATCH``): accept every waiting connection at once.
 
 uvloop's libuv (1.45 and later, libuv#3696) accepts one connection per event-loop iteration and
 relies on level-triggered polling for the next. Under load an iteration serves hundreds of
-callbacks (40-250 iterations a second measured here, README "Under load"), so a burst of new
-connections, such as clients coming back after a 429 (which closes the connection), waits in
-the kernel's accept queue for seconds; once that queue is full the kernel drops handshakes and
-clients retransmit after 1, 3, 7, 15 and 31 s. The server had answered each of those 429s in
-milliseconds once it saw the connection.
+callbacks, so a burst of new connections, such as clients coming back after a 429 (which
+closes the connection), waits in the kernel's accept queue: measured on the loopback
+(``bench/wire.py``), 429s reached the wire 1.7-2.0 s (p99) after their request in an open loop
+at 4x capacity, while the app took 2 ms. :class:`Listener` accepts until ``EAGAIN`` on each
+readiness event (at most ``batch`` sockets, so one event cannot hold the loop for long) and
+opens each socket with ``loop.connect_accepted_socket``, the way asyncio's own selector loop
+accepts: the same open loop then saw its 429s at 0.35-0.46 s.
 
-:class:`Listener` accepts until ``EAGAIN`` on each readiness event (at most ``batch`` sockets,
-``MMS_ACCEPT_BATCH``, so one event cannot hold the loop for long) and opens each socket with
-``loop.connect_accepted_socket``, the way asyncio's own selector loop accepts. :class:`Server`
-is uvicorn's server with this listener in place of ``loop.create_server``; everything else
+It is not the default because the slow accept is also what paces clients that never back off:
+512 connections that reconnect at once after each 429 got 82-91 % of capacity through with
+uvloop's accept and 28-38 % with this one, the event loop busy with their 429s instead of the
+admitted requests' reads (README "Under load"). :class:`Server` is uvicorn's server with this
+listener in place of ``loop.create_server`` when ``accept_batch`` > 0; everything else
 (lifespan, protocol, graceful shutdown) is uvicorn's.
 """
 

@@ -155,10 +155,12 @@ class Settings(BaseSettings):
     )
     backlog: int = Field(default=2048, ge=1, description="connections the kernel queues for accept")
     accept_batch: int = Field(
-        default=512, ge=0, le=65536,
-        description="connections accepted per wake-up of the listening socket, at most (all "
-        "that wait, up to this); 0 = the event loop's own accept (uvloop: one per loop "
-        "iteration, which under load leaves bursts of new connections waiting seconds)",
+        default=0, ge=0, le=65536,
+        description="0 = the event loop's own accept (uvloop: one connection per loop "
+        "iteration); N = accept up to N waiting connections per wake-up of the listening "
+        "socket: under overload a 429 reaches new connections far sooner, but clients that "
+        "reconnect at once without honouring Retry-After then take the loop from admitted work "
+        "(README Under load)",
     )  # fmt: skip
 
     # Ranking
