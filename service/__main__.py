@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         limit_concurrency=settings.limit_concurrency, backlog=settings.backlog,
         timeout_keep_alive=settings.keep_alive_timeout_s,
     )  # fmt: skip
-    Server(config, settings.accept_batch).run()  # uvicorn's, accepting waiting connections at once
+    Server(config, settings.accept_batch).run()  # uvicorn's; MMS_ACCEPT_BATCH > 0: batch accept
     return 0
 
 

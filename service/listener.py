@@ -11,8 +11,8 @@ opens each socket with ``loop.connect_accepted_socket``, the way asyncio's own s
 accepts: the same open loop then saw its 429s at 0.35-0.46 s.
 
 It is not the default because the slow accept is also what paces clients that never back off:
-512 connections that reconnect at once after each 429 got 82-91 % of capacity through with
-uvloop's accept and 28-38 % with this one, the event loop busy with their 429s instead of the
+512 connections that reconnect at once after each 429 got 85-91 % of capacity through with
+uvloop's accept and 28-31 % with this one, the event loop busy with their 429s instead of the
 admitted requests' reads (README "Under load"). :class:`Server` is uvicorn's server with this
 listener in place of ``loop.create_server`` when ``accept_batch`` > 0; everything else
 (lifespan, protocol, graceful shutdown) is uvicorn's.
