@@ -165,10 +165,10 @@ def test_sigterm_drains_an_upload_that_keeps_streaming(model_repo: Path, tmp_pat
     assert "Traceback" not in log_path.read_text()
 
 
-def test_the_batch_listener_serves_a_burst_and_server_timing_has_the_queue(
+def test_the_batch_listener_serves_a_burst_shuts_down_and_times_the_queue(
     model_repo: Path, tmp_path: Path
 ) -> None:
-    with _server(model_repo, tmp_path, MMS_ACCEPT_BATCH="64") as (url, _, log_path):
+    with _server(model_repo, tmp_path, MMS_ACCEPT_BATCH="64") as (url, process, log_path):
         assert "Uvicorn running on http://127.0.0.1:" in log_path.read_text()
         # 100 connections made at once wait in the kernel's queue; the listener takes up to 64
         # a wake-up, and each gets its answer.
@@ -183,3 +183,8 @@ def test_the_batch_listener_serves_a_burst_and_server_timing_has_the_queue(
         assert app_ms >= 0 and 0 <= queue_ms < 5000
         for sock in burst:
             sock.close()
+        process.send_signal(signal.SIGTERM)  # uvicorn's shutdown closes the listener
+        process.wait(timeout=15)
+    log = log_path.read_text()
+    assert process.returncode in (0, -signal.SIGTERM), log
+    assert "Traceback" not in log and "ERROR" not in log, log
