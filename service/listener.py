@@ -8,7 +8,7 @@ closes the connection), waits in the kernel's accept queue: measured on the loop
 at 4x capacity, while the app took 2 ms. :class:`Listener` accepts until ``EAGAIN`` on each
 readiness event (at most ``batch`` sockets, so one event cannot hold the loop for long) and
 opens each socket with ``loop.connect_accepted_socket``, the way asyncio's own selector loop
-accepts: the same open loop then saw its 429s at 0.35-0.46 s.
+accepts: the same open loop then saw its 429s at 0.41-0.46 s.
 
 It is not the default because the slow accept is also what paces clients that never back off:
 512 connections that reconnect at once after each 429 got 85-91 % of capacity through with
