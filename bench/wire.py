@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 __all__ = ["WireLog", "available", "capture", "pair"]
 
 # A packet line of `tcpdump -n -tt -A`: time, source and destination address.port.
-_PACKET = re.compile(r"^(\d+\.\d+) IP6? (\S+)\.(\d+) > (\S+)\.(\d+): Flags \[([^\]]*)\]")
+_PACKET = re.compile(r"^(\d+\.\d+) IP6? \S+\.(\d+) > \S+\.(\d+): Flags \[([^\]]*)\]")
 _STATUS = re.compile(r"HTTP/1\.[01] (\d{3}) ")
 # BPF: the packet's TCP payload starts with "POST" (0x504f5354) or "HTTP" (0x48545450), or SYN.
 _PAYLOAD = "tcp[((tcp[12:1] & 0xf0) >> 2):4]"
@@ -99,29 +99,29 @@ def _wait_listening(proc: subprocess.Popen[str], timeout_s: float = 10.0) -> str
 
 def _packets(text: str, server_port: int) -> Iterator[tuple[float, int, str]]:
     """(time, client port, kind) per captured packet; kind: ``SYN``, ``POST`` or a status."""
-    current: tuple[float, int, str] | None = None
+    header: tuple[float, int, bool, bool] | None = None  # time, client port, from server, SYN
     payload: list[str] = []
     for line in text.splitlines():
         match = _PACKET.match(line)
         if not match:
             payload.append(line)  # -A prints the packet's bytes on the lines after its header
             continue
-        if current is not None:
-            yield _classify(current, "\n".join(payload))
-        t, _, sport, _, dport, flags = match.groups()
+        if header is not None:
+            yield _classify(*header, "\n".join(payload))
+        t, sport, dport, flags = match.groups()
         from_server = int(sport) == server_port
-        client = int(dport) if from_server else int(sport)
-        side = ("server" if from_server else "client") + ("/S" if "S" in flags else "")
-        current, payload = (float(t), client, side), []
-    if current is not None:
-        yield _classify(current, "\n".join(payload))
+        header = (float(t), int(dport if from_server else sport), from_server, "S" in flags)
+        payload = []
+    if header is not None:
+        yield _classify(*header, "\n".join(payload))
 
 
-def _classify(packet: tuple[float, int, str], payload: str) -> tuple[float, int, str]:
-    t, client, side = packet
-    if side.endswith("/S"):
+def _classify(
+    t: float, client: int, from_server: bool, syn: bool, payload: str
+) -> tuple[float, int, str]:
+    if syn:
         return t, client, "SYN"
-    if side == "client":
+    if not from_server:
         return t, client, "POST" if "POST " in payload else "?"
     status = _STATUS.search(payload)
     return t, client, status.group(1) if status else "?"

@@ -28,6 +28,7 @@ import sys
 from collections.abc import Callable
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 log = logging.getLogger(__name__)
 _uvicorn_log = logging.getLogger("uvicorn.error")  # where uvicorn says where it listens
@@ -35,7 +36,6 @@ _uvicorn_log = logging.getLogger("uvicorn.error")  # where uvicorn says where it
 #: After the process ran out of file descriptors or memory, wait this long before accepting
 #: again (asyncio's ``constants.ACCEPT_RETRY_DELAY``): connections wait in the kernel meanwhile.
 ACCEPT_RETRY_DELAY_S = 1.0
-_STARTUP_FAILURE = 3  # uvicorn's exit status when it cannot start
 _RESOURCE_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
@@ -138,7 +138,7 @@ class Server(uvicorn.Server):
             return
         await self.lifespan.startup()
         if self.lifespan.should_exit:
-            sys.exit(_STARTUP_FAILURE)
+            sys.exit(STARTUP_FAILURE)
 
         def create_protocol() -> asyncio.Protocol:
             return config.http_protocol_class(  # type: ignore[call-arg]
@@ -148,7 +148,7 @@ class Server(uvicorn.Server):
         sock = _bind(config.host, config.port, config.backlog)
         if sock is None:
             await self.lifespan.shutdown()
-            sys.exit(_STARTUP_FAILURE)
+            sys.exit(STARTUP_FAILURE)
         host, port = sock.getsockname()[:2]
         _uvicorn_log.info("Uvicorn running on http://%s:%d (Press CTRL+C to quit)", host, port)
         listener = Listener(asyncio.get_running_loop(), sock, create_protocol, self.accept_batch)
