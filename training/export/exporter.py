@@ -33,6 +33,7 @@ from contract.manifest import (
     verify_files,
     write_manifest,
 )
+from training.export.pad_fusion import fuse_pads
 from training.export.staging import install, staged_version
 from training.export.variants import MakeVariants, keep_passing
 from training.versions import VersionTakenError
@@ -134,6 +135,9 @@ def _export_graph(
         do_constant_folding=True,
         dynamo=False,
     )
+    graph = onnx.load(str(path))
+    if fuse_pads(graph):
+        onnx.save(graph, str(path))
     onnx.checker.check_model(str(path), full_check=True)
 
 

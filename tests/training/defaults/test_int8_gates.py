@@ -231,3 +231,39 @@ def test_the_stem_first_block_and_head_stay_fp32(tmp_path: Path) -> None:
         "/model/Softmax",
         "/model/conse/TopK",
     ]
+
+
+@pytest.mark.parametrize("attention_passes", [True, False])
+def test_the_text_variant_falls_back_to_matmul_only_when_quantized_attention_fails(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, attention_passes: bool
+) -> None:
+    """QAttention is tried first; when its file fails the gate, the MatMul-only file is made,
+    gated and kept, and the manifest figures say what was rejected."""
+    items = _text_items()
+    fp32 = _text_outputs(items, noise=1.0)
+    worse = _text_outputs(items, noise=3.0)
+    made: list[bool] = []
+
+    def quantize(fp32_path: Path, out: Path, **kwargs: object) -> dict[str, str]:
+        made.append(bool(kwargs["attention"]))
+        out.write_text("attention" if kwargs["attention"] else "matmul")
+        return {"method": "with attention" if kwargs["attention"] else "matmul only"}
+
+    def run(path: Path, texts: list[str]) -> text_int8.Outputs:
+        failing = path.name != "model.onnx" and path.read_text() == "attention"
+        return worse if failing and not attention_passes else fp32
+
+    monkeypatch.setattr(text_int8, "quantize_dynamic_matmul", quantize)
+    monkeypatch.setattr(text_int8, "run_texts", run)
+    monkeypatch.setattr(text_int8, "ms_per_item", lambda path, items: 1.0)
+    (tmp_path / "model.onnx").write_text("fp32")
+    (candidate,) = text_int8.TextInt8(items)(tmp_path)
+    assert candidate.passed
+    if attention_passes:
+        assert made == [True] and candidate.method["method"] == "with attention"
+        assert "rejected_first" not in candidate.figures
+    else:
+        assert made == [True, False] and candidate.method["method"] == "matmul only"
+        (rejected,) = candidate.figures["rejected_first"]
+        assert rejected["method"] == "with attention" and rejected["failures"]
+        assert (tmp_path / candidate.file).read_text() == "matmul"
