@@ -125,8 +125,8 @@ def layer_scales(
 @torch.no_grad()
 def score(
     model: TunedSentiment, tokenizer: Tokenizer, items: Sequence[Item], bf16: bool
-) -> dict[str, float]:
-    """r of the valence, F1 of the class head and F1 of the valence by the human rule."""
+) -> dict[str, dict[str, float]]:
+    """Per corpus: r of the valence, F1 of the class head, F1 of the valence by the human rule."""
     model.eval()
     valence, classes = [], []
     for start in range(0, len(items), 64):
@@ -136,11 +136,16 @@ def score(
         classes.append(out["logits"].argmax(-1).numpy())
     v, c = np.concatenate(valence), np.concatenate(classes)
     truth = np.array([i.mean for i in items])
-    return {
-        "r": round(pearson(v, truth), 4),
-        "f1": round(weighted_f1(to_class(truth), c), 4),
-        "f1_valence_rule": round(weighted_f1(to_class(truth), to_class(v)), 4),
-    }
+    corpus = np.array([i.corpus for i in items])
+    figures = {}
+    for name in dict.fromkeys(corpus):
+        m = corpus == name
+        figures[str(name)] = {
+            "r": round(pearson(v[m], truth[m]), 4),
+            "f1": round(weighted_f1(to_class(truth[m]), c[m]), 4),
+            "f1_valence_rule": round(weighted_f1(to_class(truth[m]), to_class(v[m])), 4),
+        }
+    return figures
 
 
 def train(
@@ -217,10 +222,13 @@ def main(argv: list[str] | None = None) -> int:
 
     compound = np.array(vader_compound([i.text for i in test]))
     truth = np.array([i.mean for i in test])
-    print(
-        f"VADER on the same test items: r {pearson(compound, truth):.4f}, "
-        f"F1 {weighted_f1(to_class(truth), to_class(compound)):.4f}"
-    )
+    corpus = np.array([i.corpus for i in test])
+    for name in dict.fromkeys(corpus):
+        m = corpus == name
+        print(
+            f"VADER on the same {name} test items: r {pearson(compound[m], truth[m]):.4f}, "
+            f"F1 {weighted_f1(to_class(truth[m]), to_class(compound[m])):.4f}"
+        )
     return 0
 
 
