@@ -75,9 +75,22 @@ def _spatial_pads(pad: onnx.NodeProto, constants: _Constants) -> list[int] | Non
     return begins[2:] + ends[2:]
 
 
-def _drop_dead(graph: onnx.GraphProto) -> None:
+def _subgraph_reads(graph: onnx.GraphProto) -> set[str]:
+    """Every name read inside the ``If``/``Loop``/``Scan`` bodies of ``graph`` (those reads of
+    outer values are not in any top-level node's inputs)."""
+    names: set[str] = set()
+    for node in graph.node:
+        for attr in node.attribute:
+            for body in [attr.g] if attr.HasField("g") else list(attr.graphs):
+                names.update(i for n in body.node for i in n.input)
+                names.update(o.name for o in body.output)
+                names.update(_subgraph_reads(body))
+    return names
+
+
+def _drop_dead(graph: onnx.GraphProto, keep: set[str]) -> None:
     """Remove nodes none of whose outputs is read (the shape ops that computed the pads)."""
-    outputs = {o.name for o in graph.output}
+    outputs = {o.name for o in graph.output} | keep
     while True:
         read = {i for node in graph.node for i in node.input} | outputs
         dead = [n for n in graph.node if not any(o in read for o in n.output)]
@@ -95,10 +108,10 @@ def fuse_pads(model: onnx.ModelProto) -> int:
     for node in graph.node:
         for name in node.input:
             readers.setdefault(name, []).append(node)
-    graph_outputs = {o.name for o in graph.output}
+    kept = {o.name for o in graph.output} | _subgraph_reads(graph)  # read where we cannot fold
     folded = []
     for pad in graph.node:
-        if pad.op_type != "Pad" or pad.output[0] in graph_outputs:
+        if pad.op_type != "Pad" or pad.output[0] in kept:
             continue
         users = readers.get(pad.output[0], [])
         if len(users) != 1 or users[0].op_type != "Conv" or users[0].input[0] != pad.output[0]:
@@ -122,5 +135,5 @@ def fuse_pads(model: onnx.ModelProto) -> int:
     for pad in folded:
         graph.node.remove(pad)
     if folded:
-        _drop_dead(graph)
+        _drop_dead(graph, kept)
     return len(folded)
