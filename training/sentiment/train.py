@@ -101,14 +101,19 @@ def _masked_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(pred[has], target[has])
 
 
-def _losses(
-    head: SentimentHead, data: TrainData, idx: torch.Tensor, cfg: HeadConfig
+def head_losses(
+    out: dict[str, torch.Tensor],
+    valence: torch.Tensor,
+    classes: torch.Tensor,
+    tweet_classes: torch.Tensor,
+    cfg: HeadConfig,
 ) -> dict[str, torch.Tensor]:
-    out = head(data.features[idx])
+    """The module doc's loss of a ``SentimentHead`` output against its targets, by name and
+    ``total`` (NaN valence and ``IGNORE`` classes are left out of their terms)."""
     losses = {
-        "valence_mse": _masked_mse(out["valence"], data.valence[idx]),
-        "sentiment_ce": _masked_ce(out["logits"], data.classes[idx]),
-        "tweets_ce": _masked_ce(out["tweet_logits"], data.tweet_classes[idx]),
+        "valence_mse": _masked_mse(out["valence"], valence),
+        "sentiment_ce": _masked_ce(out["logits"], classes),
+        "tweets_ce": _masked_ce(out["tweet_logits"], tweet_classes),
     }
     losses["total"] = (
         cfg.valence_weight * losses["valence_mse"]
@@ -116,6 +121,13 @@ def _losses(
         + cfg.tweet_weight * losses["tweets_ce"]
     )
     return losses
+
+
+def _losses(
+    head: SentimentHead, data: TrainData, idx: torch.Tensor, cfg: HeadConfig
+) -> dict[str, torch.Tensor]:
+    out = head(data.features[idx])
+    return head_losses(out, data.valence[idx], data.classes[idx], data.tweet_classes[idx], cfg)
 
 
 @torch.no_grad()

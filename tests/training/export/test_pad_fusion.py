@@ -162,22 +162,29 @@ def test_a_pad_whose_amounts_come_from_the_input_stays() -> None:
     assert _ops(model).count("Pad") == pads_before
 
 
-def test_a_pad_also_read_inside_a_subgraph_stays_and_outer_values_it_reads_survive() -> None:
-    """An ``If`` branch reads the padded map (and the pads' producer) from the outer scope:
-    neither shows up as a top-level input, and folding must not remove either."""
+def _pads_computed_and_read_in_a_branch(read: str, elem_type: int) -> onnx.ModelProto:
+    """``_pad_conv_graph`` whose Pad reads its amounts from an Identity (a computed value), and
+    an ``If`` whose branches read ``read`` from the outer scope (not a top-level input)."""
     model = _pad_conv_graph()
     graph = model.graph
     graph.node.insert(0, helper.make_node("Identity", ["pads"], ["pads_copy"]))
     graph.node[1].input[1] = "pads_copy"  # the Pad now reads a computed value
     branch = helper.make_graph(
-        [helper.make_node("Identity", ["padded"], ["branch_out"])], "branch", [],
-        [helper.make_tensor_value_info("branch_out", TensorProto.FLOAT, None)],
+        [helper.make_node("Identity", [read], ["branch_out"])], "branch", [],
+        [helper.make_tensor_value_info("branch_out", elem_type, None)],
     )  # fmt: skip
     graph.initializer.append(numpy_helper.from_array(np.array(True), "cond"))
     graph.node.append(
         helper.make_node("If", ["cond"], ["z"], then_branch=branch, else_branch=branch)
     )
-    graph.output.append(helper.make_tensor_value_info("z", TensorProto.FLOAT, None))
+    graph.output.append(helper.make_tensor_value_info("z", elem_type, None))
+    return model
+
+
+def test_a_pad_also_read_inside_a_subgraph_stays_and_outer_values_it_reads_survive() -> None:
+    """An ``If`` branch reads the padded map (and the pads' producer) from the outer scope:
+    neither shows up as a top-level input, and folding must not remove either."""
+    model = _pads_computed_and_read_in_a_branch("padded", TensorProto.FLOAT)
     before = _first_output(model)
     assert fuse_pads(model) == 0
     assert "Pad" in _ops(model) and "Identity" in _ops(model)
@@ -187,19 +194,7 @@ def test_a_pad_also_read_inside_a_subgraph_stays_and_outer_values_it_reads_survi
 def test_a_value_read_only_inside_a_subgraph_survives_the_dead_node_sweep() -> None:
     """The Pad folds; the Identity that fed it its pads is also read by an ``If`` branch, so it
     must stay even though no top-level node reads it any more."""
-    model = _pad_conv_graph()
-    graph = model.graph
-    graph.node.insert(0, helper.make_node("Identity", ["pads"], ["pads_copy"]))
-    graph.node[1].input[1] = "pads_copy"
-    branch = helper.make_graph(
-        [helper.make_node("Identity", ["pads_copy"], ["branch_out"])], "branch", [],
-        [helper.make_tensor_value_info("branch_out", TensorProto.INT64, None)],
-    )  # fmt: skip
-    graph.initializer.append(numpy_helper.from_array(np.array(True), "cond"))
-    graph.node.append(
-        helper.make_node("If", ["cond"], ["z"], then_branch=branch, else_branch=branch)
-    )
-    graph.output.append(helper.make_tensor_value_info("z", TensorProto.INT64, None))
+    model = _pads_computed_and_read_in_a_branch("pads_copy", TensorProto.INT64)
     before = _first_output(model)
     assert fuse_pads(model) == 1
     assert "Pad" not in _ops(model) and _ops(model).count("Identity") == 1
