@@ -1,8 +1,9 @@
 """The benchmark's baseline: the plain FastAPI app most people write first. Not part of the service.
 
-Same model, same request and response shapes as ``POST /v1/classify``, same decoding and
-preprocessing functions, same ONNX Runtime session options; but one ``session.run`` per
-request (no batching), in FastAPI's default thread pool (a sync handler), with no queue bound.
+Same model, same request and response shapes as ``POST /v1/classify``, the manifest's reference
+preprocessing (Pillow's full decode, then the contract's ``image_tensor``), same ONNX Runtime
+session options; but the standard library's base64 and JSON, one ``session.run`` per request (no
+batching), in FastAPI's default thread pool (a sync handler), with no queue bound.
 Comparing it with the service isolates what dynamic batching and the rest of the service add.
 
 Run by the benchmark as ``uvicorn --factory bench.baseline:create_baseline_app`` with
@@ -12,6 +13,7 @@ Run by the benchmark as ``uvicorn --factory bench.baseline:create_baseline_app``
 
 from __future__ import annotations
 
+import base64
 import os
 from dataclasses import dataclass
 
@@ -23,7 +25,6 @@ from pydantic import BaseModel
 from bench.raw import open_session
 from contract.layout import latest_version_dir
 from contract.manifest import MODEL_FILE, ImageInput, Manifest, read_manifest
-from service.api.inputs import decode_base64
 from service.inference.images import decode_image, image_tensor
 from service.settings import Settings
 
@@ -81,7 +82,7 @@ def classify(body: ClassifyRequest, request: Request) -> dict[str, object]:
     names = [o.name for o in model.manifest.outputs]
     results = []
     for item in body.items:
-        picture = decode_image(decode_base64(item.image), model.max_pixels)
+        picture = decode_image(base64.b64decode(item.image, validate=True), model.max_pixels)
         batch = image_tensor(picture, model.spec)[None]  # (1, 3, H, W)
         outputs = dict(zip(names, model.session.run(names, {model.spec.name: batch}), strict=True))
         results.append({"heads": top_k_heads(model.manifest, outputs, body.top_k)})

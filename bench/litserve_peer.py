@@ -1,10 +1,10 @@
 """The benchmark's LitServe peer: the vision model behind LitServe 0.2.19, batching 8 / 5 ms.
 
 The same ONNX file (``BENCH_MODEL_FILE``, default ``model.onnx``), session options (``MMS_*``)
-and preprocessing as the plain app (``bench/baseline.py``: Pillow's full decode, then the
-contract's ``image_tensor``), the same request and response shapes as ``POST /v1/classify``;
-LitServe collects up to 8 requests or waits 5 ms, then runs them as one ``session.run``. Its
-readiness probe is ``GET /health``.
+and preprocessing as the plain app (``bench/baseline.py``: the standard library's base64,
+Pillow's full decode, then the contract's ``image_tensor``), the same request and response
+shapes as ``POST /v1/classify``; LitServe collects up to 8 requests or waits 5 ms, then runs
+them as one ``session.run``. Its readiness probe is ``GET /health``.
 
 ``python -m bench.litserve_peer --port 8001`` (the benchmark starts it in a child process).
 """
@@ -12,6 +12,7 @@ readiness probe is ``GET /health``.
 # No ``from __future__ import annotations``: LitServe reads decode_request's and
 # encode_response's annotations at run time to build its FastAPI endpoint.
 import argparse
+import base64
 import os
 from typing import Any
 
@@ -22,7 +23,6 @@ from bench.baseline import top_k_heads
 from bench.raw import open_session
 from contract.layout import latest_version_dir
 from contract.manifest import MODEL_FILE, ImageInput, read_manifest
-from service.api.inputs import decode_base64
 from service.inference.images import decode_image, image_tensor
 from service.settings import Settings
 
@@ -48,7 +48,7 @@ class VisionAPI(ls.LitAPI):  # type: ignore[misc]  # litserve ships no type hint
 
     def decode_request(self, request: dict[str, Any]) -> tuple[np.ndarray, int]:
         (item,) = request["items"]  # the benchmark sends one image per request
-        picture = decode_image(decode_base64(item["image"]), self.max_pixels)
+        picture = decode_image(base64.b64decode(item["image"], validate=True), self.max_pixels)
         return image_tensor(picture, self.spec), int(request.get("top_k", 5))
 
     def batch(self, inputs: list[tuple[np.ndarray, int]]) -> tuple[np.ndarray, list[int]]:

@@ -12,6 +12,7 @@ from PIL import Image
 
 from contract.manifest import ImageInput
 
+_RGB_MODES = ("RGB", "RGBX")
 RESAMPLE = {
     "bicubic": Image.Resampling.BICUBIC,
     "bilinear": Image.Resampling.BILINEAR,
@@ -22,13 +23,15 @@ RESAMPLE = {
 def image_tensor(image: Image.Image, spec: ImageInput, *, crop_only: bool = False) -> np.ndarray:
     """Resize, crop and normalise as ``spec`` says; returns float32 ``(3, H, W)``.
 
+    ``image`` may be in any mode; ``RGB`` and ``RGBX`` (RGB with a padding byte, what a decoder
+    that hands Pillow its own layout makes) are used as they are, others converted to ``RGB``.
     ``crop_only`` resamples only the crop's region (``resized_crop``): the service's fast path,
     a third of the resize's cost, within two levels of 255 of this reference on a few pixels in
     100,000. Training, calibration and the int8 gate run the reference (the default), so a
     model is scored on the transform its manifest names; ``bench.decode`` measures the
     service's path against it.
     """
-    if image.mode != "RGB":
+    if image.mode not in _RGB_MODES:
         image = image.convert("RGB")
     height, width = spec.size
     resample = RESAMPLE[spec.interpolation]
@@ -38,7 +41,7 @@ def image_tensor(image: Image.Image, spec: ImageInput, *, crop_only: bool = Fals
         image = resized_crop(image, spec.resize, height, width, resample)
     else:
         image = center_crop(resize_shorter(image, spec.resize, resample), height, width)
-    pixels = np.asarray(image).transpose(2, 0, 1)  # (3, H, W) view of the uint8 pixels
+    pixels = np.asarray(image)[:, :, :3].transpose(2, 0, 1)  # (3, H, W) view of the uint8 pixels
     mean = np.asarray(spec.mean, dtype=np.float32)[:, None, None]
     std = np.asarray(spec.std, dtype=np.float32)[:, None, None]
     # (pixels - mean) / std, written straight into one contiguous float32 array (no temporaries)

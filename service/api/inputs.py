@@ -7,12 +7,12 @@ same for JSON bodies, uploads and the V2 protocol.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 from collections.abc import Sequence
 from typing import Annotated, Literal
 
+import pybase64
 from fastapi import UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -72,7 +72,11 @@ def decode_base64(data: str) -> bytes:
             raise UnsupportedMediaError(f"a data URI of type {media_type!r} is not an image")
         data = data[match.end() :]
     try:
-        return base64.b64decode("".join(data.split()), validate=True)
+        return pybase64.b64decode(data, validate=True)  # the common case: one unbroken line
+    except (binascii.Error, ValueError):
+        pass
+    try:  # base64 wrapped in lines (MIME, `base64` without -w0): drop the whitespace
+        return pybase64.b64decode("".join(data.split()), validate=True)
     except (binascii.Error, ValueError):
         raise InvalidInputError(
             "an image is not valid base64; send standard base64 or a data URI"

@@ -13,11 +13,13 @@ bodies are parsed once, in a worker thread, with part limits (``api/multipart.py
 from __future__ import annotations
 
 import hmac
+import json
 import re
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
+import pydantic_core
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from python_multipart.multipart import parse_options_header
@@ -110,6 +112,19 @@ class ServiceRequest(Request):
         await read_body(self, deadline, settings.body_timeout_s, observer, sink=parser.feed)
         self._form = await parser.finish()
 
+    async def json(self) -> Any:
+        """The body parsed as JSON by pydantic-core's parser, ten times Python's ``json`` on a
+        photo's base64 (0.014 against 0.146 ms for china.jpg's body, on the event loop). Not
+        JSON (or nested past its depth limit of 200): ``json.JSONDecodeError``, which FastAPI
+        turns into the 400 of a malformed body."""
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            try:
+                self._json = pydantic_core.from_json(body)
+            except ValueError as exc:
+                raise json_error(exc, body) from None
+        return self._json
+
     async def form(  # type: ignore[override]  # FastAPI awaits it; no `async with` here
         self,
         *,
@@ -157,6 +172,24 @@ def _refuse_if_full(request: Request, arriving: int) -> None:
 async def _scoped(budgets: Budgets, arriving: bool) -> AsyncIterator[None]:
     with request_scope(budgets, arriving=arriving):
         yield
+
+
+_AT = re.compile(r" at line (\d+) column (\d+)$")
+
+
+def json_error(exc: ValueError, body: bytes) -> json.JSONDecodeError:
+    """pydantic-core's JSON error as the standard library's, its position an offset in ``body``
+    (pydantic-core says "line L column C"). The document is left out: FastAPI would copy it into
+    the error, and the envelope never shows it."""
+    message = str(exc)
+    found = _AT.search(message)
+    if found is None:
+        return json.JSONDecodeError(message, "", 0)
+    line, column = int(found[1]), int(found[2])
+    start = 0
+    for _ in range(line - 1):
+        start = body.find(b"\n", start) + 1
+    return json.JSONDecodeError(message[: found.start()], "", start + column - 1)
 
 
 def authorize(request: Request, api_key: str) -> None:

@@ -63,6 +63,9 @@ def decode_image(
 ) -> Image.Image:
     """Decode JPEG/PNG/WebP bytes to an upright RGB image, or raise a 4xx ``ServiceError``.
 
+    The scaled JPEG path returns mode ``RGBX`` (RGB and a padding byte, mapped without a copy);
+    ``image_tensor`` takes it as it takes ``RGB``.
+
     Args:
         data: the encoded file.
         max_pixels: the largest ``width * height`` accepted (checked from the header).
@@ -107,11 +110,14 @@ def _scaled_jpeg(
     min_height, min_width = _stored_minimum(width, height, at_least, swap=swap)
     try:
         pixels = simplejpeg.decode_jpeg(
-            data, colorspace="RGB", min_height=min_height, min_width=min_width
+            data, colorspace="RGBX", min_height=min_height, min_width=min_width
         )
     except ValueError:  # corrupt, truncated or unusual: the Pillow path handles (or reports) it
         return None
-    image = Image.fromarray(pixels)  # (H, W, 3) uint8: RGB
+    # RGBX is the layout Pillow keeps RGB in (a padding byte per pixel), so Pillow maps these
+    # pixels as they are; RGB from simplejpeg would be copied and repacked (0.11 ms for china.jpg)
+    height, width = pixels.shape[:2]
+    image = Image.frombuffer("RGBX", (width, height), pixels, "raw", "RGBX", 0, 1)
     method = _TRANSPOSE.get(orientation)
     return image.transpose(method) if method is not None else image
 

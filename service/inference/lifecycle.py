@@ -53,6 +53,9 @@ class Lifecycle:
             entry = self.registry.track(name)
             result = SyncResult()
             chosen = await self._choose(entry, result)
+            # The start's "loading" placeholder outlives a sync that tried no version (a name
+            # in MMS_MODELS with no folder): without this, such a model showed "loading" forever.
+            entry.loading = None
             gone = [v for v in entry.serving if v not in entry.on_disk]
             extra = [v for v in entry.serving if v not in chosen] if chosen else []
             for version in sorted(set(gone) | set(extra)):

@@ -52,6 +52,22 @@ def test_a_non_rgb_image_is_converted_before_the_transform() -> None:
     assert np.allclose(out, (200 - 127) / 128)
 
 
+@pytest.mark.parametrize("crop_only", [False, True], ids=["reference", "crop-only"])
+@pytest.mark.parametrize(
+    "spec",
+    [VISION, SQUASH, VISION.model_copy(update={"interpolation": "nearest"}),
+     ImageInput(name="image", shape=[1, 3, 310, 320], size=(310, 320), resize=300)],
+    ids=["resize-crop", "squash", "nearest", "padded"],
+)  # fmt: skip
+def test_rgbx_gives_what_rgb_gives(spec: ImageInput, crop_only: bool) -> None:
+    """The scaled JPEG decode hands over RGBX (RGB and a padding byte): the same tensor, exactly."""
+    rgb = load_photo("chelsea").convert("RGB")
+    rgbx = rgb.convert("RGBX")
+    assert rgbx.mode == "RGBX"
+    expected = image_tensor(rgb, spec, crop_only=crop_only)
+    assert np.array_equal(image_tensor(rgbx, spec, crop_only=crop_only), expected)
+
+
 def test_an_image_smaller_than_the_crop_is_padded_with_black() -> None:
     small = Image.new("RGB", (10, 10), (255, 255, 255))
     spec = ImageInput(name="image", shape=[1, 3, 8, 12], size=(8, 12), resize=8)

@@ -34,6 +34,20 @@ def test_malformed_json_is_400(client: TestClient) -> None:
     _error(response, 400, "malformed_request")
 
 
+@pytest.mark.parametrize(
+    ("body", "position"),
+    # the offset of the byte where parsing stopped: the last one, the "x", the 201st "["
+    [(b'{"items": [', 10), (b'{"items":\n  [{"text": x}]}', 22), (b"[" * 100_000, 201)],
+    ids=["cut-short", "second-line", "nested-too-deep"],
+)
+def test_malformed_json_names_where(client: TestClient, body: bytes, position: int) -> None:
+    response = client.post(
+        "/v1/sentiment", content=body, headers={"content-type": "application/json"}
+    )
+    (error,) = _error(response, 400, "malformed_request")["errors"]
+    assert error["type"] == "json_invalid" and error["loc"] == ["body", str(position)]
+
+
 def test_invalid_utf8_in_a_json_body_is_400(client: TestClient) -> None:
     body = b'{"model": "text", "items": [{"text": "caf\xe9"}]}'
     response = client.post(

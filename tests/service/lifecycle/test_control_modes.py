@@ -59,6 +59,21 @@ def test_poll_applies_new_and_removed_versions_and_models(
         assert client.get("/health/ready").status_code == 200  # text still serves
 
 
+def test_a_named_model_with_no_folder_fails_with_a_reason_instead_of_loading_forever(
+    model_repo: Path, tmp_path: Path, make_client: Callable[..., Any]
+) -> None:
+    root = _repo(model_repo, tmp_path, "vision")
+    with make_client(model_dir=root, models=["vision", "visoin"]) as client:
+        ready = client.get("/health/ready")
+        assert ready.status_code == 200  # vision serves; only require_all_models needs both
+        typo = ready.json()["models"]["visoin"]
+        assert typo["state"] == "failed"
+        assert typo["reason"] == "no version directory under visoin/ in the model repository"
+    with make_client(model_dir=root, models=["visoin"]) as client:
+        assert client.get("/health/ready").status_code == 503
+        assert client.get("/v1/models/visoin").json()["state"] == "failed"
+
+
 def test_version_policies_serve_several_versions_and_requests_choose(
     model_repo: Path, tmp_path: Path, make_client: Callable[..., Any]
 ) -> None:
