@@ -66,14 +66,15 @@ class Settings(BaseSettings):
 
     # Dynamic batching
     max_batch_size: int = Field(
-        default=4, ge=1, le=1024,
-        description="items per ONNX Runtime call, at most (batch_autotune may lower it to 1 per "
-        "model); 4 suits CPUs, raise it (e.g. 32) on a GPU",
+        default=16, ge=1, le=1024,
+        description="items per ONNX Runtime call, at most; batch_autotune picks each model's "
+        "own limit up to it (e.g. 4 for vision, 16 for text on a CPU); raise it (e.g. 64) on a GPU",
     )  # fmt: skip
     batch_autotune: bool = Field(
         default=True,
-        description="at warm-up, time each model at batch 1 and at max_batch_size and batch it "
-        "only if that is clearly cheaper per item on this hardware (else one item per run)",
+        description="at warm-up, time each model at batch 1, 4, 16, ... up to max_batch_size and "
+        "keep the largest size that is clearly cheaper per item than the smaller ones on this "
+        "hardware (1 when none is)",
     )
     max_delay_ms: float = Field(
         default=2.0, ge=0.0, le=10_000.0,

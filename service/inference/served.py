@@ -337,7 +337,12 @@ def _warm_up(runner: ModelRunner, preprocessor: Preprocessor, settings: Settings
     runner.run([item])
     if not settings.batch_autotune:
         return BatchProfile(settings.max_batch_size, {})
-    return tune_batch_size(runner.run, item, settings.max_batch_size)
+    profile = tune_batch_size(runner.run, item, settings.max_batch_size)
+    try:
+        runner.release_memory(item)  # what the trial batches grew beyond the chosen limit
+    except Exception as exc:  # memory kept is no reason to fail a model that runs
+        log.warning("%s: the arena kept its warm-up memory: %s", runner.manifest.name, exc)
+    return profile
 
 
 def _check_gpu(settings: Settings, providers: list[str]) -> None:

@@ -23,7 +23,7 @@ import onnxruntime as ort
 
 from contract.manifest import Manifest
 from service.errors import InferenceError, InvalidInputError
-from service.inference.providers import requested_providers, resolve_mode
+from service.inference.providers import CUDA, requested_providers, resolve_mode
 
 if TYPE_CHECKING:
     from service.settings import Settings
@@ -117,6 +117,19 @@ class ModelRunner:
     def close(self) -> None:
         """Drop the ONNX Runtime session so its memory is freed (after the last batch ran)."""
         del self.session
+
+    def release_memory(self, item: Inputs) -> None:
+        """Run ``item`` and let ONNX Runtime hand its arena's free memory back to the system.
+
+        A run keeps the arena at the largest batch it has seen; the batch-size autotuning's
+        trials grow it past what the limit it chooses needs (the int8 `vision` model: 146 MiB
+        resident after a batch of 16, 78 MiB after this, 88 MiB once a batch of 4 ran again).
+        """
+        arenas = "cpu:0;gpu:0" if CUDA in self.providers else "cpu:0"
+        options = ort.RunOptions()
+        options.add_run_config_entry("memory.enable_memory_arena_shrinkage", arenas)
+        feeds = {spec.name: self._collate(spec.name, [item]) for spec in self.manifest.inputs}
+        self.session.run(self._output_names, feeds, options)
 
     def check_item(self, item: Inputs) -> None:
         """Raise ``InvalidInputError`` unless every input is there with its dtype and shape."""

@@ -85,7 +85,7 @@ def test_env_file_values_reach_the_services(cli: Compose, tmp_path: Path) -> Non
     text = compose.ENV_EXAMPLE.read_text()
     env_file = tmp_path / "deploy.env"
     env_file.write_text(text.replace("MMS_REPLICAS=1", "MMS_REPLICAS=5").replace(
-        "MMS_MAX_BATCH_SIZE=4", "MMS_MAX_BATCH_SIZE=32"))  # fmt: skip
+        "MMS_MAX_BATCH_SIZE=16", "MMS_MAX_BATCH_SIZE=32"))  # fmt: skip
     services = cli.config("--env-file", str(env_file), "--profile", "cpu")["services"]
     assert int(services["api-cpu"]["deploy"]["replicas"]) == 5
     assert services["api-cpu"]["environment"]["MMS_MAX_BATCH_SIZE"] == "32"

@@ -42,6 +42,37 @@ def test_a_photo_gets_every_heads_labels(open_page: Any, samples: Path) -> None:
     screenshot(page, "classify.png")
 
 
+# How many models the classify form listed at the moment the page said it was ready.
+_RECORD_OPTIONS_AT_READY = """
+new MutationObserver((changes, observer) => {
+  if (document.body && document.body.dataset.ready === "true") {
+    window.optionsAtReady = document.querySelectorAll("#classify-model option").length;
+    observer.disconnect();
+  }
+}).observe(document, { attributes: true, subtree: true, attributeFilter: ["data-ready"] });
+"""
+
+
+def test_the_page_is_ready_only_once_the_model_list_is_in(
+    browser: Any, server_url: str
+) -> None:
+    """A slow ``GET /v1/models`` (the first request of a busy service): "ready" waits for it."""
+    page = browser.new_page()
+    try:
+
+        def slow(route: Any) -> None:
+            time.sleep(1.0)
+            route.continue_()
+
+        page.route("**/v1/models", slow)
+        page.add_init_script(_RECORD_OPTIONS_AT_READY)
+        page.goto(f"{server_url}/")
+        page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+        assert page.evaluate("window.optionsAtReady") >= 1  # vision, and the other image models
+    finally:
+        page.close()
+
+
 def test_labels_are_ranked_against_a_photo(open_page: Any, samples: Path) -> None:
     page = open_page()
     page.click("a[data-tab=rank]")

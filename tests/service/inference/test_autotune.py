@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
-from service.inference.autotune import tune_batch_size
+from service.inference.autotune import ladder, tune_batch_size
 
 
 def _fixed_cost(items: list[Any]) -> None:
@@ -14,6 +15,15 @@ def _fixed_cost(items: list[Any]) -> None:
 
 def _per_item_cost(items: list[Any]) -> None:
     time.sleep(0.004 * len(items))  # every item costs the same: batching gains nothing
+
+
+def _gains_until(size: int) -> Callable[[list[Any]], None]:
+    """A model whose batches pay up to ``size`` items, then cost the same per item."""
+
+    def run(items: list[Any]) -> None:
+        time.sleep(0.004 * max(1, len(items) / size))
+
+    return run
 
 
 def test_batching_is_kept_where_a_batch_is_cheaper_per_item() -> None:
@@ -25,7 +35,15 @@ def test_batching_is_kept_where_a_batch_is_cheaper_per_item() -> None:
 def test_batching_is_dropped_where_it_gains_nothing() -> None:
     profile = tune_batch_size(_per_item_cost, "item", 8)
     assert profile.max_batch_size == 1
-    assert set(profile.per_item_ms) == {1, 8}
+    assert set(profile.per_item_ms) == {1, 4, 8}
+
+
+def test_the_ladder_stops_where_a_larger_batch_stops_paying() -> None:
+    assert ladder(16) == [4, 16] and ladder(32) == [4, 16, 32] and ladder(2) == [2]
+    assert tune_batch_size(_gains_until(4), "item", 32).max_batch_size == 4
+    profile = tune_batch_size(_gains_until(16), "item", 32)
+    assert profile.max_batch_size == 16  # 32 costs the same per item as 16: not worth the wait
+    assert set(profile.per_item_ms) == {1, 4, 16, 32}
 
 
 def test_a_limit_of_one_is_not_timed() -> None:
@@ -37,8 +55,8 @@ def test_a_limit_of_one_is_not_timed() -> None:
 def test_models_report_the_batch_limit_autotuning_chose(make_client: Any) -> None:
     with make_client(max_batch_size=8, concurrent_batches=2) as tuned:
         batching = tuned.get("/v1/models/vision").json()["batching"]
-    assert set(batching["autotune_ms_per_item"]) == {"1", "8"}
-    assert batching["max_batch_size"] in (1, 8) and batching["concurrent_batches"] == 2
+    assert set(batching["autotune_ms_per_item"]) == {"1", "4", "8"}
+    assert batching["max_batch_size"] in (1, 4, 8) and batching["concurrent_batches"] == 2
     with make_client(max_batch_size=8, batch_autotune=False) as fixed:
         batching = fixed.get("/v1/models/vision").json()["batching"]
     assert batching["max_batch_size"] == 8 and batching["autotune_ms_per_item"] == {}

@@ -7,10 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from contract.layout import variant_file
 from contract.manifest import MODEL_FILE, read_manifest
 from service.inference import session as runner_module
 from service.inference.prepare import Preprocessor
 from service.inference.session import ModelRunner, SessionConfig, create_session
+from tests.live_server import require_models
 from tests.service.tiny_models import WORDS
 
 CPU = SessionConfig(providers="cpu", intra_op_threads=1, inter_op_threads=1,
@@ -72,3 +74,26 @@ def test_buckets_cover_every_item_once_longest_first(monkeypatch: pytest.MonkeyP
     assert Fake().buckets(items[:5]) == [[0, 1, 2, 3, 4]]  # too few to split: one call
     assert Fake().buckets([{"ids": np.zeros(n, dtype=np.int64)} for n in (9, 9, 8, 8, 7, 7, 6, 5)]
                           ) == [[0, 1, 2, 3, 4, 5, 6, 7]]  # similar lengths: one call  # fmt: skip
+
+
+def test_release_memory_hands_the_arena_of_a_large_batch_back() -> None:
+    """The int8 `vision` model: a batch of 16 grows the arena by tens of MiB; released after."""
+    psutil = pytest.importorskip("psutil")
+    version_dir = require_models() / "vision" / "1"
+    manifest = read_manifest(version_dir)
+    if not (version_dir / variant_file("int8")).is_file():
+        pytest.skip("the int8 vision variant is not built here")
+    runner = ModelRunner(manifest, create_session(version_dir / variant_file("int8"), CPU))
+    item = {"image": np.zeros((3, 224, 224), np.float32)}
+    resident = psutil.Process().memory_info
+    runner.run([item])
+    small = resident().rss
+    answer = runner.run([item])[0]
+    runner.run([item] * 16)
+    grown = resident().rss
+    runner.release_memory(item)
+    released = resident().rss
+    assert grown - small > 32 * 2**20  # measured: 50-51 MiB (one thread)
+    assert released - small < (grown - small) / 3  # measured: 2.0-2.4 MiB left
+    again = runner.run([item])[0]
+    assert all(np.array_equal(again[name], answer[name]) for name in answer)

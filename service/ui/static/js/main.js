@@ -35,9 +35,12 @@ function initKey() {
 }
 
 initKey();
-initClassify();
+const classifyReady = initClassify();
 initRank();
 initGallery();
 window.addEventListener("hashchange", showPage);
 showPage();
+// Ready once the model list is in the classify form (it catches its own errors): marked before
+// that, a photo chosen at once went to the default model and the list could still be empty.
+await classifyReady;
 document.body.dataset.ready = "true";
