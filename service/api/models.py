@@ -26,6 +26,14 @@ class BatchingInfo(BaseModel):
         description="warm-up timing per item by batch size that chose max_batch_size "
         "(empty when autotuning is off)",
     )
+    intra_op_threads: int | None = Field(
+        default=None,
+        description="ONNX Runtime intra-op threads autotuning chose (0: every core; 1: one per "
+        "batch, batches side by side); null when not timed (a setting fixes them, or a GPU)",
+    )
+    autotune_ms_one_item_by_threads: dict[int, float] = Field(
+        default_factory=dict, description="warm-up timing of one item by intra-op threads"
+    )
     batches: int
     items: int
     largest_batch: int
@@ -126,6 +134,8 @@ def _batching(model: ServedModel) -> BatchingInfo | None:
         max_batch_size=config.max_batch_size,
         concurrent_batches=config.concurrency,
         autotune_ms_per_item=model.profile.per_item_ms if model.profile else {},
+        intra_op_threads=model.threads.intra_op_threads if model.threads else None,
+        autotune_ms_one_item_by_threads=model.threads.one_item_ms if model.threads else {},
         batches=stats.batches, items=stats.items, largest_batch=stats.largest_batch,
         failed_batches=stats.failed_batches, rejected=stats.rejected, timeouts=stats.timeouts,
         queue_depth=model.queue_depth, sizes=dict(stats.sizes),

@@ -145,7 +145,7 @@ class Lifecycle:
         model = ServedModel(entry.name, entry.on_disk, self.settings, self._observer, version)
         entry.loading = model if not entry.serving else None
         try:
-            await asyncio.to_thread(model.load, self.registry.session_config())
+            await asyncio.to_thread(model.load, self.registry.session_config(entry.name))
         finally:
             entry.loading = None
         if model.state is ModelState.READY:

@@ -11,6 +11,7 @@ The registry only records; ``lifecycle.py`` decides what to load and unload.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 
@@ -158,11 +159,13 @@ class Registry:
         manifests = [m.manifest_or_none for m in self.models()]
         return sorted({o.space for m in manifests if m for o in m.outputs if o.space})
 
-    def session_config(self) -> SessionConfig:
-        """The session options, ``auto`` resolved by one quiet probe for the whole process."""
+    def session_config(self, name: str) -> SessionConfig:
+        """Model ``name``'s session options: its intra-op threads, and ``auto`` resolved by one
+        quiet probe for the whole process."""
         if self._session is None:
             self._session = SessionConfig.from_settings(self.settings).resolved()
-        return self._session
+        threads = self.settings.intra_op_threads_for(name)
+        return dataclasses.replace(self._session, intra_op_threads=threads)
 
 
 def _version_number(version: int | str) -> int:

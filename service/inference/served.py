@@ -15,6 +15,7 @@ finish what it accepted before its session is released.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import time
@@ -31,7 +32,7 @@ from contract.manifest import MANIFEST_FILE, Manifest, read_manifest, verify_fil
 from service.errors import NotReadyError, OverloadedError
 from service.events import Observer
 from service.inference.admission import QueueAdmission, decoding
-from service.inference.autotune import BatchProfile, tune_batch_size
+from service.inference.autotune import BatchProfile, ThreadChoice, tune_batch_size, tune_threads
 from service.inference.batcher import Batcher, BatcherConfig, BatcherStats
 from service.inference.precision import choose
 from service.inference.prepare import Preprocessor
@@ -89,6 +90,7 @@ class ServedModel:
         self.precision: str | None = None  # fp32 | int8: the file that serves (set at load)
         self.load_seconds: float | None = None
         self.profile: BatchProfile | None = None  # the batch limit (set at load) and its timings
+        self.threads: ThreadChoice | None = None  # intra-op threads chosen at load, if timed
         self._settings = settings
         self._observer = observer
         self._manifest: Manifest | None = None
@@ -286,12 +288,34 @@ class ServedModel:
             fast_int8=cpu_has_int8_dot(), on_gpu=session.providers == "cuda",
         )  # fmt: skip
         log.info("model %s/%s serves %s (%s)", self.name, self.version, choice.file, choice.why)
-        onnx = create_session(version_dir / choice.file, session)
-        runner = ModelRunner(manifest, onnx, preprocessor.pad_values())
+        path = version_dir / choice.file
+        runner = ModelRunner(manifest, create_session(path, session), preprocessor.pad_values())
         self.providers, self.precision = runner.providers, choice.precision
         _check_gpu(settings, runner.providers)
+        if self._tunes_threads(session, runner):
+            runner = self._tune_threads(runner, path, session, preprocessor)
         self.profile = _warm_up(runner, preprocessor, settings)
         self._preprocessor, self._runner = preprocessor, runner
+
+    def _tunes_threads(self, session: SessionConfig, runner: ModelRunner) -> bool:
+        """Whether to time the intra-op threads: autotuning on, the threads left to ONNX Runtime
+        (no setting for them, global or for this model), and the model on the CPU."""
+        settings = self._settings
+        return (
+            settings.warmup and settings.batch_autotune and session.intra_op_threads == 0
+            and self.name not in settings.model_intra_op_threads and CUDA not in runner.providers
+        )  # fmt: skip
+
+    def _tune_threads(
+        self, runner: ModelRunner, path: Path, session: SessionConfig, preprocessor: Preprocessor
+    ) -> ModelRunner:
+        """``runner``, or a runner on a one-thread session where that runs an item as fast."""
+        single = dataclasses.replace(session, intra_op_threads=1)
+        one = ModelRunner(runner.manifest, create_session(path, single), preprocessor.pad_values())
+        self.threads = tune_threads(runner.run, one.run, preprocessor.warmup_item())
+        keep, drop = (one, runner) if self.threads.intra_op_threads == 1 else (runner, one)
+        drop.close()
+        return keep
 
     def _serving(self) -> ModelBatcher:
         if self.state is not ModelState.READY or self._batcher is None:

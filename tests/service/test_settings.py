@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -91,3 +93,28 @@ def test_precision_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch
 def test_unknown_precisions_are_rejected(bad: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         Settings(**bad)  # type: ignore[arg-type]
+
+
+def test_intra_op_threads_are_set_per_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MMS_INTRA_OP_THREADS", "2")
+    monkeypatch.setenv("MMS_MODEL_INTRA_OP_THREADS", "text=1; shapes-vqa = 0")
+    settings = Settings(providers="cpu")
+    assert settings.model_intra_op_threads == {"text": 1, "shapes-vqa": 0}
+    assert settings.intra_op_threads_for("text") == 1
+    assert settings.intra_op_threads_for("shapes-vqa") == 0
+    assert settings.intra_op_threads_for("vision") == 2
+    for bad in ("text=-1", "text=many", "text"):
+        monkeypatch.setenv("MMS_MODEL_INTRA_OP_THREADS", bad)
+        with pytest.raises(ValidationError):
+            Settings()
+
+
+def test_each_model_session_gets_its_threads(make_client: Callable[..., Any]) -> None:
+    with make_client(intra_op_threads=2, model_intra_op_threads={"text": 1}) as client:
+        registry = client.app.state.engine.registry  # type: ignore[attr-defined]
+        threads = {
+            name: registry.entry(name).serving[1].runner.session.get_session_options()
+            .intra_op_num_threads
+            for name in ("text", "vision")
+        }  # fmt: skip
+    assert threads == {"text": 1, "vision": 2}

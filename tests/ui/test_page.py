@@ -53,9 +53,7 @@ new MutationObserver((changes, observer) => {
 """
 
 
-def test_the_page_is_ready_only_once_the_model_list_is_in(
-    browser: Any, server_url: str
-) -> None:
+def test_the_page_is_ready_only_once_the_model_list_is_in(browser: Any, server_url: str) -> None:
     """A slow ``GET /v1/models`` (the first request of a busy service): "ready" waits for it."""
     page = browser.new_page()
     try:

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from service.inference.autotune import ladder, tune_batch_size
+from service.inference.autotune import ladder, tune_batch_size, tune_threads
 
 
 def _fixed_cost(items: list[Any]) -> None:
@@ -67,3 +67,28 @@ def test_fast_models_are_timed_over_enough_runs_to_be_stable() -> None:
     tune_batch_size(lambda items: calls.append(len(items)), "item", 4)
     assert calls.count(1) > 3 and calls.count(4) > 3  # more than the 3 repeats: 10 ms each
     assert len(calls) <= 200
+
+
+def _takes(ms: float) -> Callable[[list[Any]], None]:
+    return lambda items: time.sleep(ms / 1000)
+
+
+def test_one_thread_is_kept_where_it_runs_an_item_as_fast() -> None:
+    one = tune_threads(every_core=_takes(6), one_thread=_takes(2), item="item")
+    assert one.intra_op_threads == 1 and one.one_item_ms[1] < one.one_item_ms[0]
+    every = tune_threads(every_core=_takes(2), one_thread=_takes(6), item="item")
+    assert every.intra_op_threads == 0 and set(every.one_item_ms) == {0, 1}
+
+
+def test_models_report_the_threads_autotuning_chose(make_client: Any) -> None:
+    with make_client() as tuned:
+        batching = tuned.get("/v1/models/text").json()["batching"]
+        runner = tuned.app.state.engine.registry.entry("text").serving[1].runner  # type: ignore[attr-defined]
+        kept = runner.session.get_session_options().intra_op_num_threads
+    assert batching["intra_op_threads"] in (0, 1) and kept == batching["intra_op_threads"]
+    assert set(batching["autotune_ms_one_item_by_threads"]) == {"0", "1"}
+    with make_client(intra_op_threads=2, model_intra_op_threads={"vision": 1}) as fixed:
+        for name in ("text", "vision"):  # a setting decides: nothing is timed
+            batching = fixed.get(f"/v1/models/{name}").json()["batching"]
+            assert batching["intra_op_threads"] is None
+            assert batching["autotune_ms_one_item_by_threads"] == {}
