@@ -292,9 +292,13 @@ class ServedModel:
         runner = ModelRunner(manifest, create_session(path, session), preprocessor.pad_values())
         self.providers, self.precision = runner.providers, choice.precision
         _check_gpu(settings, runner.providers)
-        if self._tunes_threads(session, runner):
-            runner = self._tune_threads(runner, path, session, preprocessor)
-        self.profile = _warm_up(runner, preprocessor, settings)
+        if settings.warmup:
+            item = preprocessor.warmup_item()  # one item for every warm-up timing
+            if self._tunes_threads(session, runner):
+                runner = self._tune_threads(runner, path, session, preprocessor, item)
+            self.profile = _warm_up(runner, item, settings)
+        else:
+            self.profile = BatchProfile(settings.max_batch_size, {})
         self._preprocessor, self._runner = preprocessor, runner
 
     def _tunes_threads(self, session: SessionConfig, runner: ModelRunner) -> bool:
@@ -302,17 +306,22 @@ class ServedModel:
         (no setting for them, global or for this model), and the model on the CPU."""
         settings = self._settings
         return (
-            settings.warmup and settings.batch_autotune and session.intra_op_threads == 0
+            settings.batch_autotune and session.intra_op_threads == 0
             and self.name not in settings.model_intra_op_threads and CUDA not in runner.providers
         )  # fmt: skip
 
     def _tune_threads(
-        self, runner: ModelRunner, path: Path, session: SessionConfig, preprocessor: Preprocessor
+        self,
+        runner: ModelRunner,
+        path: Path,
+        session: SessionConfig,
+        preprocessor: Preprocessor,
+        item: Inputs,
     ) -> ModelRunner:
         """``runner``, or a runner on a one-thread session where that runs an item as fast."""
         single = dataclasses.replace(session, intra_op_threads=1)
         one = ModelRunner(runner.manifest, create_session(path, single), preprocessor.pad_values())
-        self.threads = tune_threads(runner.run, one.run, preprocessor.warmup_item())
+        self.threads = tune_threads(runner.run, one.run, item)
         keep, drop = (one, runner) if self.threads.intra_op_threads == 1 else (runner, one)
         drop.close()
         return keep
@@ -353,11 +362,8 @@ def _inline(images: Sequence[bytes | None], texts: Sequence[str | None]) -> bool
     return sum(len(text or "") for text in texts) <= INLINE_TEXT_CHARS
 
 
-def _warm_up(runner: ModelRunner, preprocessor: Preprocessor, settings: Settings) -> BatchProfile:
+def _warm_up(runner: ModelRunner, item: Inputs, settings: Settings) -> BatchProfile:
     """One warm-up batch, then the batch limit: timed when autotuning is on, else the setting."""
-    if not settings.warmup:
-        return BatchProfile(settings.max_batch_size, {})
-    item = preprocessor.warmup_item()
     runner.run([item])
     if not settings.batch_autotune:
         return BatchProfile(settings.max_batch_size, {})

@@ -128,8 +128,7 @@ class ModelRunner:
         arenas = "cpu:0;gpu:0" if CUDA in self.providers else "cpu:0"
         options = ort.RunOptions()
         options.add_run_config_entry("memory.enable_memory_arena_shrinkage", arenas)
-        feeds = {spec.name: self._collate(spec.name, [item]) for spec in self.manifest.inputs}
-        self.session.run(self._output_names, feeds, options)
+        self.session.run(self._output_names, self._feeds([item]), options)
 
     def check_item(self, item: Inputs) -> None:
         """Raise ``InvalidInputError`` unless every input is there with its dtype and shape."""
@@ -173,8 +172,7 @@ class ModelRunner:
         return groups
 
     def _run(self, items: list[Inputs]) -> list[Outputs]:
-        feeds = {spec.name: self._collate(spec.name, items) for spec in self.manifest.inputs}
-        arrays = self.session.run(self._output_names, feeds)
+        arrays = self.session.run(self._output_names, self._feeds(items))
         results: list[Outputs] = [{} for _ in items]
         for name, array in zip(self._output_names, arrays, strict=True):
             if array.shape[:1] != (len(items),):
@@ -185,6 +183,9 @@ class ModelRunner:
             for result, row in zip(results, array, strict=True):
                 result[name] = row
         return results
+
+    def _feeds(self, items: list[Inputs]) -> dict[str, np.ndarray]:
+        return {spec.name: self._collate(spec.name, items) for spec in self.manifest.inputs}
 
     def _collate(self, name: str, items: list[Inputs]) -> np.ndarray:
         arrays = [item[name] for item in items]

@@ -129,16 +129,20 @@ def score(
         classes.append(out["logits"].argmax(-1).numpy())
     v, c = np.concatenate(valence), np.concatenate(classes)
     truth = np.array([i.mean for i in items])
-    corpus = np.array([i.corpus for i in items])
-    figures = {}
-    for name in dict.fromkeys(corpus):
-        m = corpus == name
-        figures[str(name)] = {
+    return {
+        name: {
             "r": round(pearson(v[m], truth[m]), 4),
             "f1": round(weighted_f1(to_class(truth[m]), c[m]), 4),
             "f1_valence_rule": round(weighted_f1(to_class(truth[m]), to_class(v[m])), 4),
         }
-    return figures
+        for name, m in _corpus_rows(items).items()
+    }
+
+
+def _corpus_rows(items: Sequence[Item]) -> dict[str, np.ndarray]:
+    """Each corpus among ``items``, in order of first appearance, and the mask of its rows."""
+    corpus = np.array([i.corpus for i in items])
+    return {str(name): corpus == name for name in dict.fromkeys(corpus)}
 
 
 def train(
@@ -215,9 +219,7 @@ def main(argv: list[str] | None = None) -> int:
 
     compound = np.array(vader_compound([i.text for i in test]))
     truth = np.array([i.mean for i in test])
-    corpus = np.array([i.corpus for i in test])
-    for name in dict.fromkeys(corpus):
-        m = corpus == name
+    for name, m in _corpus_rows(test).items():
         print(
             f"VADER on the same {name} test items: r {pearson(compound[m], truth[m]):.4f}, "
             f"F1 {weighted_f1(to_class(truth[m]), to_class(compound[m])):.4f}"

@@ -50,10 +50,10 @@ def _warm_up_fails(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     copy_version(root, "vision", 1, 2)
     real = served._warm_up
 
-    def warm_up(runner: Any, preprocessor: Any, settings: Any) -> Any:
-        if preprocessor.manifest.name == "vision" and preprocessor.manifest.version == 2:
+    def warm_up(runner: Any, item: Any, settings: Any) -> Any:
+        if runner.manifest.name == "vision" and runner.manifest.version == 2:
             raise RuntimeError("warm-up batch failed")
-        return real(runner, preprocessor, settings)
+        return real(runner, item, settings)
 
     monkeypatch.setattr(served, "_warm_up", warm_up)
 
