@@ -1,4 +1,6 @@
-"""Whether this CPU has int8 dot-product instructions (AVX512-VNNI, AVX-VNNI, AMX).
+"""What the CPU path depends on: int8 dot-product instructions, and one ONNX Runtime fusion.
+
+Whether this CPU has int8 dot-product instructions (AVX512-VNNI, AVX-VNNI, AMX):
 
 Shared because both sides depend on it: the service serves an int8 variant by default only
 where they exist (``service.inference.precision``), and the build records them beside an int8
@@ -6,6 +8,9 @@ gate (``training.defaults.vision_int8``). Without them ONNX Runtime's x86 u8s8 k
 of uint8 x int8 products in int16 (AVX2 ``vpmaddubsw``), which saturates; with them the sums are
 exact int32. Measured on an AVX2-only EPYC with the default ``vision`` variant: top-1 agreement
 with fp32 0.862 through those kernels against 0.938 for the same file in exact arithmetic.
+
+:data:`CPU_DISABLED_OPTIMIZERS`: the ONNX Runtime graph fusions a CPU session is opened without,
+by the service and by the build's gates and timings alike, so both run the same arithmetic.
 """
 
 from __future__ import annotations
@@ -17,6 +22,12 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 INT8_DOT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+# ONNX Runtime 1.31's CPU SkipLayerNormalization kernel is 3.4x slower than the Add, Add and
+# LayerNormalization it replaces (1,015 against 295 us on 16 x 30 x 384 floats, one thread,
+# Intel Xeon with AMX, 2026-12-07); it was 27% of the int8 `text` graph's kernel time. The
+# build leaves it out of the file (``training.export.quantize``) and sessions must not put it
+# back at load. On CUDA the fused kernel is the faster one, so only CPU sessions skip it.
+CPU_DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
 CPUINFO = Path("/proc/cpuinfo")
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import onnxruntime as ort
 
+from contract.cpu import CPU_DISABLED_OPTIMIZERS
 from contract.manifest import Manifest
 from service.errors import InferenceError, InvalidInputError
 from service.inference.providers import CUDA, requested_providers, resolve_mode
@@ -91,8 +92,12 @@ def create_session(model_path: Path, config: SessionConfig) -> ort.InferenceSess
     spin = "1" if config.spinning else "0"
     options.add_session_config_entry("session.intra_op.allow_spinning", spin)
     options.add_session_config_entry("session.inter_op.allow_spinning", spin)
+    cpu_only = config.providers == "cpu"
     return ort.InferenceSession(
-        str(model_path), sess_options=options, providers=requested_providers(config.providers)
+        str(model_path),
+        sess_options=options,
+        providers=requested_providers(config.providers),
+        disabled_optimizers=list(CPU_DISABLED_OPTIMIZERS) if cpu_only else None,
     )
 
 

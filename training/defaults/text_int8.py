@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
 from contract.layout import MODEL_FILE, variant_file
 from training.data.sentiment_corpora import CORPORA, Item
-from training.export.quantize import ms_per_item, quantize_dynamic_matmul
+from training.export.quantize import cpu_session, ms_per_item, quantize_dynamic_matmul
 from training.export.variants import Candidate, failures
 from training.sentiment.labels import pearson, to_class, weighted_f1
 from training.towers.minilm import length_sorted_batches, load_tokenizer, tokenize
@@ -49,7 +48,7 @@ Outputs = tuple[np.ndarray, np.ndarray, np.ndarray]  # sentiment (N, 3), valence
 
 def run_texts(path: Path, texts: Sequence[str], batch_size: int = 64) -> Outputs:
     """``path`` on ``texts`` in length-sorted batches; outputs in the order of ``texts``."""
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = cpu_session(path)  # as served: the gate scores the arithmetic the service runs
     tokenizer = load_tokenizer()
     sentiment = np.empty((len(texts), 3), np.float32)
     valence = np.empty(len(texts), np.float32)

@@ -5,9 +5,9 @@
   uint8 activations calibrated (MinMax) on real inputs. Dynamic quantization is never used on
   a CNN: it emits ``ConvInteger``, which ONNX Runtime's CPU provider runs slowly or not at all.
 * :func:`quantize_dynamic_matmul`: optionally the transformer optimizer first (fuses attention,
-  LayerNorm and GELU), then int8 weights for every ``MatMul`` (and, optionally, the fused
-  ``Attention``'s input projection) with activations quantized per call, so no calibration set
-  is needed.
+  embedding LayerNorm and GELU; not the residual Add into LayerNorm, ``contract.cpu``), then
+  int8 weights for every ``MatMul`` (and, optionally, the fused ``Attention``'s input
+  projection) with activations quantized per call, so no calibration set is needed.
 
 Both write ``out`` and return how they did it (recorded beside the variant in the manifest).
 Whether the result may be installed is the gate's decision (``training.export.variants``).
@@ -34,6 +34,8 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
+
+from contract.cpu import CPU_DISABLED_OPTIMIZERS
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +112,20 @@ def quantize_dynamic_matmul(
     with tempfile.TemporaryDirectory(prefix="quant-") as tmp:
         source = fp32
         if optimize:
+            from onnxruntime.transformers.fusion_options import FusionOptions
             from onnxruntime.transformers.optimizer import optimize_model
 
             source = Path(tmp) / "optimized.onnx"
+            fusions = FusionOptions("bert")
+            # Add + LayerNormalization stay unfused: ONNX Runtime's CPU SkipLayerNormalization
+            # is the slower kernel (contract.cpu.CPU_DISABLED_OPTIMIZERS)
+            fusions.enable_skip_layer_norm = False
             optimized = optimize_model(
-                str(fp32), model_type="bert", num_heads=num_heads, hidden_size=hidden_size
+                str(fp32),
+                model_type="bert",
+                num_heads=num_heads,
+                hidden_size=hidden_size,
+                optimization_options=fusions,
             )
             optimized.save_model_to_file(str(source))
         nodes = onnx.load(str(source), load_external_data=False).graph.node
@@ -140,6 +151,16 @@ def quantize_dynamic_matmul(
     }
 
 
+def cpu_session(path: Path, options: ort.SessionOptions | None = None) -> ort.InferenceSession:
+    """``path`` on ONNX Runtime's CPU provider, opened as the service opens it on a CPU."""
+    return ort.InferenceSession(
+        str(path),
+        options,
+        providers=["CPUExecutionProvider"],
+        disabled_optimizers=list(CPU_DISABLED_OPTIMIZERS),
+    )
+
+
 def ms_per_item(path: Path, items: dict[str, np.ndarray], *, threads: int = 1) -> float:
     """Median milliseconds of one batch-1 run of ``path`` over the rows of ``items``.
 
@@ -148,7 +169,7 @@ def ms_per_item(path: Path, items: dict[str, np.ndarray], *, threads: int = 1) -
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = cpu_session(path, options)
     rows = len(next(iter(items.values())))
     feeds = [{name: array[k : k + 1] for name, array in items.items()} for k in range(rows)]
     session.run(None, feeds[0])

@@ -8,7 +8,7 @@ from PIL import Image
 
 from contract.manifest import ImageInput
 from service.errors import InvalidInputError, PayloadTooLargeError, UnsupportedMediaError
-from service.inference.images import decode_image, image_input, image_tensor
+from service.inference.images import SCALE_MARGIN, decode_image, image_input, image_tensor
 from tests.service.media import bomb_png, encode, png
 
 
@@ -80,8 +80,8 @@ def test_a_large_jpeg_is_decoded_at_a_reduced_scale_but_never_below_what_the_res
     full = decode_image(data, 10_000_000)
     scaled = decode_image(data, 10_000_000, at_least=150)
     assert full.size == (1600, 1200)
-    assert scaled.size == (400, 300)  # 1/4: the smallest DCT scale with 300 >= 2 x 150
-    assert min(decode_image(data, 10_000_000, at_least=(100, 500)).size) >= 200  # (h, w) form
+    assert scaled.size == (400, 300)  # 1/4: 1/8 would leave 150 < SCALE_MARGIN x 150
+    assert min(decode_image(data, 10_000_000, at_least=(100, 500)).size) >= 100 * SCALE_MARGIN
     assert decode_image(data, 10_000_000, at_least=2000).size == (1600, 1200)  # never scaled up
 
 
@@ -100,7 +100,7 @@ def test_the_scaled_decode_turns_the_picture_as_exif_says(orientation: int) -> N
 
 def test_grey_jpegs_take_the_fast_path_and_cmyk_ones_pillow() -> None:
     grey = decode_image(encode(Image.new("L", (800, 600), 90), "JPEG"), 10_000_000, at_least=100)
-    assert grey.mode == "RGBX" and 200 <= min(grey.size) < 600  # the fast path
+    assert grey.mode == "RGBX" and 100 * SCALE_MARGIN <= min(grey.size) < 600  # the fast path
     cmyk = Image.new("CMYK", (800, 600), (0, 255, 255, 0))
     red = decode_image(encode(cmyk, "JPEG"), 10_000_000, at_least=100)
     assert red.mode == "RGB" and red.size == (800, 600)  # Pillow, full size

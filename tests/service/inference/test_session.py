@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 
+from contract.cpu import CPU_DISABLED_OPTIMIZERS
 from contract.layout import variant_file
 from contract.manifest import MODEL_FILE, read_manifest
 from service.inference import session as runner_module
@@ -97,3 +101,58 @@ def test_release_memory_hands_the_arena_of_a_large_batch_back() -> None:
     assert released - small < (grown - small) / 3  # measured: 2.0-2.4 MiB left
     again = runner.run([item])[0]
     assert all(np.array_equal(again[name], answer[name]) for name in answer)
+
+
+def _residual_layer_norm(path: Path) -> Path:
+    """A graph ONNX Runtime fuses into SkipLayerNormalization: x + bias + skip, LayerNorm."""
+    hidden = 8
+    floats = onnx.TensorProto.FLOAT
+    weights = [onnx.numpy_helper.from_array(np.full(hidden, v, np.float32), name)
+               for name, v in (("gamma", 1.0), ("beta", 0.0), ("bias", 0.5))]  # fmt: skip
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Add", ["x", "bias"], ["biased"]),
+         onnx.helper.make_node("Add", ["biased", "skip"], ["sum"]),
+         onnx.helper.make_node("LayerNormalization", ["sum", "gamma", "beta"], ["y"], axis=-1)],
+        "residual",
+        [onnx.helper.make_tensor_value_info(n, floats, [2, 3, hidden]) for n in ("x", "skip")],
+        [onnx.helper.make_tensor_value_info("y", floats, [2, 3, hidden])],
+        weights,
+    )  # fmt: skip
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    onnx.save(model, path)
+    return path
+
+
+def _fused_ops(model: Path, out: Path, disabled: list[str]) -> set[str]:
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(out)
+    ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"],
+                         disabled_optimizers=disabled)  # fmt: skip
+    return {node.op_type for node in onnx.load(str(out)).graph.node}
+
+
+def test_cpu_sessions_keep_the_residual_add_and_layer_norm_apart(tmp_path: Path) -> None:
+    """The fusion that ``CPU_DISABLED_OPTIMIZERS`` names exists, and naming it stops it."""
+    model = _residual_layer_norm(tmp_path / "residual.onnx")
+    assert "SkipLayerNormalization" in _fused_ops(model, tmp_path / "fused.onnx", [])
+    kept = _fused_ops(model, tmp_path / "kept.onnx", list(CPU_DISABLED_OPTIMIZERS))
+    assert "SkipLayerNormalization" not in kept and "LayerNormalization" in kept
+
+
+@pytest.mark.parametrize(("providers", "disabled"), [("cpu", True), ("cuda", False)])
+def test_create_session_disables_the_cpu_fusions_on_the_cpu_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, providers: str, disabled: bool
+) -> None:
+    seen: dict[str, object] = {}
+    real = ort.InferenceSession
+
+    def recording(*args: object, **kwargs: object) -> ort.InferenceSession:
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner_module.ort, "InferenceSession", recording)
+    config = dataclasses.replace(CPU, providers=providers)
+    create_session(_residual_layer_norm(tmp_path / "residual.onnx"), config)
+    expected = list(CPU_DISABLED_OPTIMIZERS) if disabled else None
+    assert seen["disabled_optimizers"] == expected

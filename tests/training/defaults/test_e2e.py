@@ -10,10 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 from tokenizers import Tokenizer
 
+from contract.layout import variant_file
 from contract.manifest import MODEL_FILE, Manifest, read_manifest, verify_files
 from tests.training.defaults.built import latest_version_dir
 from training.data.photos import SAMPLE_PHOTOS, sample_batch
@@ -114,3 +116,13 @@ def test_text_manifest_records_the_vader_comparison(text):
         tweets = rows["tweets"]
         assert tweets["model"]["pearson_r"] >= tweets["vader"]["pearson_r"] - 0.03, tweets
     assert (latest_version_dir("text") / "report" / "metrics.json").is_file()
+
+
+def test_the_text_int8_file_keeps_the_residual_add_and_layer_norm_apart(text):
+    """The build leaves SkipLayerNormalization out (``contract.cpu.CPU_DISABLED_OPTIMIZERS``)."""
+    if not any(v.precision == "int8" for v in text[0].variants):
+        pytest.skip("this build installed no int8 text variant")
+    ops = [n.op_type for n in onnx.load(str(text[2] / variant_file("int8"))).graph.node]
+    assert "SkipLayerNormalization" not in ops
+    assert ops.count("LayerNormalization") == 12  # two per MiniLM layer
+    assert "QAttention" in ops or "DynamicQuantizeLinear" in ops  # and still quantized
