@@ -25,9 +25,14 @@ from typing import Any
 WORTHWHILE = 0.8
 # A larger batch than one already kept must cost at most this fraction of its time per item:
 # every request in a batch waits for the whole run, so a bigger one has to pay for that.
-# Measured at warm-up here, batch 16 against 4: text 0.78-0.79, vision 0.92; with 0.9, one start
-# of the eight models took 16 for vision (the same throughput under load as 4, a longer tail).
-STEP_WORTHWHILE = 0.85
+# Measured at warm-up here (interleaved, 8 starts), batch 16 against 4: vision 0.85-0.90, text
+# 0.69-0.79 (0.78-0.79 on an earlier day). At 0.85 two of the 8 starts took 16 for vision: the
+# same throughput under load as 4, a longer tail (README "Performance").
+STEP_WORTHWHILE = 0.82
+# Runs of one item per session when choosing the threads, taking turns: `vision`'s every-core
+# run is only 1.09-1.21x faster than one thread, and best of 5 still kept one thread in 2 of 6
+# starts (a busy second core slows the every-core runs alone); best of 20 in none of 12.
+THREAD_REPEATS = 20
 
 
 @dataclass(frozen=True)
@@ -38,31 +43,49 @@ class BatchProfile:
     per_item_ms: dict[int, float]
 
 
-def _best_ms(
-    run: Callable[[list[Any]], Any], items: list[Any], repeats: int, min_seconds: float = 0.01
-) -> float:
-    """Best time per item over at least ``repeats`` runs and ``min_seconds`` (sub-millisecond
-    models get enough runs for their best to be stable), at most 100 runs."""
-    best, spent, runs = float("inf"), 0.0, 0
-    while runs < 100 and (runs < repeats or spent < min_seconds):
-        started = time.perf_counter()
-        run(items)
-        took = time.perf_counter() - started
-        best, spent, runs = min(best, took), spent + took, runs + 1
-    return 1000.0 * best / len(items)
+def _best_ms_each(
+    runs: list[tuple[Callable[[list[Any]], Any], list[Any]]],
+    repeats: int,
+    min_seconds: float = 0.01,
+) -> list[float]:
+    """Best time per item of each ``(run, items)``, over at least ``repeats`` runs and
+    ``min_seconds`` each (sub-millisecond models get enough runs for their best to be stable),
+    at most 100 runs each.
+
+    The series take turns, one run of each still timing per round, so a burst of other work
+    (the gallery opening beside the first model's warm-up, another process) slows them all
+    alike. Timed one series after the other, `vision` kept one intra-op thread in 3 of 6 starts
+    of the service and in 0 of 6 others, and its batch limit came out 1, 4 or 16 (README
+    "Performance").
+    """
+    best, spent, count = [float("inf")] * len(runs), [0.0] * len(runs), [0] * len(runs)
+
+    def timing(index: int) -> bool:  # a series stops once it has its runs and its time
+        return count[index] < 100 and (count[index] < repeats or spent[index] < min_seconds)
+
+    while active := [i for i in range(len(runs)) if timing(i)]:
+        for index in active:
+            run, items = runs[index]
+            started = time.perf_counter()
+            run(items)
+            took = time.perf_counter() - started
+            best[index], spent[index] = min(best[index], took), spent[index] + took
+            count[index] += 1
+    return [1000.0 * b / len(items) for b, (_, items) in zip(best, runs, strict=True)]
 
 
 def tune_batch_size(
-    run: Callable[[list[Any]], Any], item: Any, max_batch_size: int, repeats: int = 3
+    run: Callable[[list[Any]], Any], item: Any, max_batch_size: int, repeats: int = 5
 ) -> BatchProfile:
     """Time ``run`` on one item, then on each size of :func:`ladder`; keep the largest size
     that paid for itself against the one kept before it (1 when none did)."""
     if max_batch_size <= 1:
         return BatchProfile(max_batch_size, {})
-    per_item = {1: _best_ms(run, [item], repeats)}
+    sizes = [1, *ladder(max_batch_size)]
+    timed = _best_ms_each([(run, [item] * size) for size in sizes], repeats)
+    per_item = dict(zip(sizes, timed, strict=True))
     limit = 1
-    for size in ladder(max_batch_size):
-        per_item[size] = _best_ms(run, [item] * size, repeats)
+    for size in sizes[1:]:
         bar = WORTHWHILE if limit == 1 else STEP_WORTHWHILE
         if per_item[size] <= bar * per_item[limit]:
             limit = size
@@ -89,7 +112,8 @@ def tune_threads(
     side, they cost more (11% fewer sentences a second at c=32). Where they make a lone item
     faster (the vision model: 2.8 against 3.0 ms) they also served more at c=32 (7%).
     """
-    timings = {0: _best_ms(every_core, [item], 5), 1: _best_ms(one_thread, [item], 5)}
+    every, one = _best_ms_each([(every_core, [item]), (one_thread, [item])], THREAD_REPEATS)
+    timings = {0: every, 1: one}
     chosen = 1 if timings[1] <= timings[0] else 0
     return ThreadChoice(chosen, {threads: round(ms, 3) for threads, ms in timings.items()})
 

@@ -92,3 +92,19 @@ def test_models_report_the_threads_autotuning_chose(make_client: Any) -> None:
             batching = fixed.get(f"/v1/models/{name}").json()["batching"]
             assert batching["intra_op_threads"] is None
             assert batching["autotune_ms_one_item_by_threads"] == {}
+
+
+def test_a_burst_of_other_work_does_not_decide_the_threads() -> None:
+    """The first six calls of all are slowed (another model warming up, say): timed one series
+    after the other, the every-core series would take the whole burst and lose."""
+    calls = [0]
+
+    def takes(ms: float) -> Callable[[list[Any]], None]:
+        def run(items: list[Any]) -> None:
+            calls[0] += 1
+            time.sleep((ms + (10 if calls[0] <= 6 else 0)) / 1000)
+
+        return run
+
+    choice = tune_threads(every_core=takes(2), one_thread=takes(3), item="item")
+    assert choice.intra_op_threads == 0, choice.one_item_ms
