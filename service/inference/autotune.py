@@ -25,13 +25,14 @@ from typing import Any
 WORTHWHILE = 0.8
 # A larger batch than one already kept must cost at most this fraction of its time per item:
 # every request in a batch waits for the whole run, so a bigger one has to pay for that.
-# Measured at warm-up here (interleaved, 8 starts), batch 16 against 4: vision 0.85-0.90, text
-# 0.69-0.79 (0.78-0.79 on an earlier day). At 0.85 two of the 8 starts took 16 for vision: the
+# Measured at warm-up here (interleaved, 32 starts), batch 16 against 4: vision 0.85-0.94,
+# text 0.67-0.78 (0.78-0.79 on an earlier day). At 0.85 two of 8 starts took 16 for vision: the
 # same throughput under load as 4, a longer tail (README "Performance").
 STEP_WORTHWHILE = 0.82
-# Runs of one item per session when choosing the threads, taking turns: `vision`'s every-core
-# run is only 1.09-1.21x faster than one thread, and best of 5 still kept one thread in 2 of 6
-# starts (a busy second core slows the every-core runs alone); best of 20 in none of 12.
+# Runs of one item per session when choosing the threads, taking turns: one thread takes
+# `vision` only 1.06-1.21x its every-core time, and a second core busy for the whole series
+# slows the every-core runs alone. Best of 5 still kept one thread for vision in 2 of 6 starts,
+# best of 20 in 1 of 12 (README "Performance").
 THREAD_REPEATS = 20
 
 
@@ -53,10 +54,9 @@ def _best_ms_each(
     at most 100 runs each.
 
     The series take turns, one run of each still timing per round, so a burst of other work
-    (the gallery opening beside the first model's warm-up, another process) slows them all
-    alike. Timed one series after the other, `vision` kept one intra-op thread in 3 of 6 starts
-    of the service and in 0 of 6 others, and its batch limit came out 1, 4 or 16 (README
-    "Performance").
+    (another process, the service's own threads) slows them all alike. Timed one series after
+    the other, `vision` kept one intra-op thread in 3 of 12 starts of the service, and its batch
+    limit came out 1, 4 or 16 (README "Performance").
     """
     best, spent, count = [float("inf")] * len(runs), [0.0] * len(runs), [0] * len(runs)
 
