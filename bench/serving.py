@@ -126,6 +126,8 @@ def summarize(report: dict[str, Any], targets: Targets) -> tuple[list[str], dict
              f"{raw['best_batch']}; one image {raw['single_ms']:.1f} ms"]  # fmt: skip
     lines += ["raw per batch size: " + ", ".join(
         f"b{b}={v:.1f}/s" for b, v in raw["images_per_s"].items())]  # fmt: skip
+    if not served:  # no china.jpg level (--concurrency ""): the comparison tables alone
+        return lines, {"ratios": {}, "checks": {}, "targets": vars(targets)}
     lines.append(f"{'':<9}{'conc':>5}{'req/s':>10}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}"
                  f"{'batch':>8}{'errors':>7}")  # fmt: skip
     lines += [_row("served", r) for r in served] + [_row("baseline", r) for r in base]

@@ -55,16 +55,20 @@ class BatcherConfig:
     concurrency: int  # batches running at the same time
 
     @classmethod
-    def from_settings(cls, settings: Settings, max_batch_size: int) -> BatcherConfig:
+    def from_settings(
+        cls, settings: Settings, max_batch_size: int, *, one_thread: bool = False
+    ) -> BatcherConfig:
         """The batcher of one model: ``max_batch_size`` is that model's limit (autotuned or
-        ``settings.max_batch_size``), everything else comes from ``settings``."""
+        ``settings.max_batch_size``), ``one_thread`` whether its session runs on one intra-op
+        thread on the CPU (it decides the default concurrency); the rest comes from
+        ``settings``."""
         return cls(
             max_batch_size=max_batch_size,
             max_delay_s=settings.max_delay_ms / 1000.0,
             max_queue_size=settings.max_queue_size,
             timeout_s=settings.request_timeout_s,
             retry_after_s=settings.retry_after_s,
-            concurrency=settings.batch_concurrency,
+            concurrency=settings.batch_concurrency_for(one_thread=one_thread),
         )
 
 

@@ -91,6 +91,7 @@ class ServedModel:
         self.load_seconds: float | None = None
         self.profile: BatchProfile | None = None  # the batch limit (set at load) and its timings
         self.threads: ThreadChoice | None = None  # intra-op threads chosen at load, if timed
+        self._one_thread = False  # the session runs on one intra-op thread on the CPU
         self._settings = settings
         self._observer = observer
         self._manifest: Manifest | None = None
@@ -242,7 +243,9 @@ class ServedModel:
         runner, profile = self._runner, self.profile
         if runner is None or profile is None or self._batcher is not None:
             return  # not loaded (failed or still loading), or already batching
-        config = BatcherConfig.from_settings(self._settings, profile.max_batch_size)
+        config = BatcherConfig.from_settings(
+            self._settings, profile.max_batch_size, one_thread=self._one_thread
+        )
         batcher: ModelBatcher = Batcher(
             self.name, runner.run, config, executor=executor, observer=self._observer
         )
@@ -299,6 +302,8 @@ class ServedModel:
             self.profile = _warm_up(runner, item, settings)
         else:
             self.profile = BatchProfile(settings.max_batch_size, {})
+        threads = self.threads.intra_op_threads if self.threads else session.intra_op_threads
+        self._one_thread = threads == 1 and CUDA not in runner.providers
         self._preprocessor, self._runner = preprocessor, runner
 
     def _tunes_threads(self, session: SessionConfig, runner: ModelRunner) -> bool:

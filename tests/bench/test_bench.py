@@ -119,6 +119,17 @@ def test_summary_ratios_and_checks() -> None:
     assert any(line.startswith("served ") for line in lines)
 
 
+def test_summary_without_china_levels_keeps_the_raw_lines() -> None:
+    # `python -m bench --concurrency ""` (only the 1920x1280 or the text table) has no served
+    # china.jpg level to compare: the summary must say so, not fail on an empty list
+    raw = {"best_images_per_s": 100.0, "best_batch": 8, "single_ms": 12.0,
+           "images_per_s": {1: 80.0, 8: 100.0}}  # fmt: skip
+    report = {"raw": raw, "served": [], "baseline": []}
+    lines, summary = bench.summarize(report, bench.Targets())
+    assert summary["ratios"] == {} and summary["checks"] == {}
+    assert lines[0].startswith("raw pipeline: best 100.0 images/s")
+
+
 def _level(c: int, rps: float, p50: float, p99: float) -> dict[str, float]:
     return {"concurrency": c, "throughput": rps, "p50_ms": p50, "p90_ms": p50, "p99_ms": p99,
             "errors": 0}  # fmt: skip

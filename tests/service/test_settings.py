@@ -54,6 +54,17 @@ def test_batch_concurrency_defaults_to_two_per_core(monkeypatch: pytest.MonkeyPa
     assert Settings(concurrent_batches=3).batch_concurrency == 3
 
 
+def test_a_one_thread_model_runs_one_batch_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    import service.settings as module
+
+    monkeypatch.setattr(module, "_usable_cpus", lambda: 2)
+    assert Settings().batch_concurrency_for(one_thread=True) == 2
+    assert Settings().batch_concurrency_for(one_thread=False) == 4  # two per core
+    monkeypatch.setattr(module, "_usable_cpus", lambda: 64)
+    assert Settings().batch_concurrency_for(one_thread=True) == 8  # the same cap
+    assert Settings(concurrent_batches=3).batch_concurrency_for(one_thread=True) == 3  # the setting
+
+
 def test_gallery_settings_become_the_gallery_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MMS_GALLERY_BACKEND", "qdrant")
     monkeypatch.setenv("MMS_GALLERY_QDRANT_URL", "http://qdrant:6333")
