@@ -91,7 +91,6 @@ class ServedModel:
         self.load_seconds: float | None = None
         self.profile: BatchProfile | None = None  # the batch limit (set at load) and its timings
         self.threads: ThreadChoice | None = None  # intra-op threads chosen at load, if timed
-        self._one_thread = False  # the session runs on one intra-op thread on the CPU
         self._settings = settings
         self._observer = observer
         self._manifest: Manifest | None = None
@@ -244,7 +243,7 @@ class ServedModel:
         if runner is None or profile is None or self._batcher is not None:
             return  # not loaded (failed or still loading), or already batching
         config = BatcherConfig.from_settings(
-            self._settings, profile.max_batch_size, one_thread=self._one_thread
+            self._settings, profile.max_batch_size, one_thread=_one_cpu_thread(runner)
         )
         batcher: ModelBatcher = Batcher(
             self.name, runner.run, config, executor=executor, observer=self._observer
@@ -297,13 +296,13 @@ class ServedModel:
         _check_gpu(settings, runner.providers)
         if settings.warmup:
             item = preprocessor.warmup_item()  # one item for every warm-up timing
-            if self._tunes_threads(session, runner):
+            if self._tunes_threads(session, runner):  # runs the kept session 20+ times
                 runner = self._tune_threads(runner, path, session, preprocessor, item)
+            else:
+                runner.run([item])  # one warm-up batch
             self.profile = _warm_up(runner, item, settings)
         else:
             self.profile = BatchProfile(settings.max_batch_size, {})
-        threads = self.threads.intra_op_threads if self.threads else session.intra_op_threads
-        self._one_thread = threads == 1 and CUDA not in runner.providers
         self._preprocessor, self._runner = preprocessor, runner
 
     def _tunes_threads(self, session: SessionConfig, runner: ModelRunner) -> bool:
@@ -368,8 +367,7 @@ def _inline(images: Sequence[bytes | None], texts: Sequence[str | None]) -> bool
 
 
 def _warm_up(runner: ModelRunner, item: Inputs, settings: Settings) -> BatchProfile:
-    """One warm-up batch, then the batch limit: timed when autotuning is on, else the setting."""
-    runner.run([item])
+    """The batch limit of a warmed runner: timed when autotuning is on, else the setting."""
     if not settings.batch_autotune:
         return BatchProfile(settings.max_batch_size, {})
     profile = tune_batch_size(runner.run, item, settings.max_batch_size)
@@ -378,6 +376,12 @@ def _warm_up(runner: ModelRunner, item: Inputs, settings: Settings) -> BatchProf
     except Exception as exc:  # memory kept is no reason to fail a model that runs
         log.warning("%s: the arena kept its warm-up memory: %s", runner.manifest.name, exc)
     return profile
+
+
+def _one_cpu_thread(runner: ModelRunner) -> bool:
+    """Whether ``runner``'s session runs on one intra-op thread on the CPU (tuned or set)."""
+    options = runner.session.get_session_options()
+    return CUDA not in runner.providers and options.intra_op_num_threads == 1
 
 
 def _check_gpu(settings: Settings, providers: list[str]) -> None:
