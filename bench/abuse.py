@@ -28,6 +28,12 @@ before the server's own clock starts. Each scenario prints one Markdown table (p
 the README as is). The body is scikit-learn's china.jpg as base64 JSON (262 KB). About 6
 minutes on 2 cores.
 
+With ``--proxy nginx`` the clients talk to nginx running ``docker/nginx.conf.template`` (as
+Compose deploys it, with its defaults; ``bench/nginx.py``) in front of the same service: its
+admission server refuses API requests past ``NGINX_MAX_INFLIGHT`` with its own 429, so the
+429 p99 is nginx's. nginx runs on the load's CPUs; the server's own figures (metrics, loop
+lag, the bracketed times) still come from the service.
+
 Where the load is made: the measured c=1 client and each load generator run in processes of
 their own (``--load-procs`` share the overload connections), so a busy generator's event loop
 never delays the client that measures; and with ``--server-cpus`` (default: the upper half of
@@ -46,6 +52,7 @@ import io
 import json
 import multiprocessing
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -60,7 +67,7 @@ import numpy as np
 from PIL import Image
 
 from bench import abuse_clients as c
-from bench import wire
+from bench import nginx, wire
 from bench.server import HOST, ROOT, free_port, wait_ready
 
 SCENARIOS = ("overload", "aborts", "slow", "memory")
@@ -74,10 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     small = _china_body()
     server_cpus = _pin(args.server_cpus)
-    with _service(args.models_dir, server_cpus) as (base, pid):
-        url = base + "/v1/classify"
+    with _service(args.models_dir, server_cpus) as (base, pid), _front(args.proxy, base) as front:
+        url = front + "/v1/classify"
         print(f"load before: {os.getloadavg()[0]:.2f} (1-min average), {os.cpu_count()} CPUs; "
-              f"server on CPUs {_cpus(server_cpus)}, load on {_cpus(os.sched_getaffinity(0))}\n")
+              f"server on CPUs {_cpus(server_cpus)}, load on {_cpus(os.sched_getaffinity(0))}; "
+              f"clients talk to {'nginx, then ' if front != base else ''}the service\n")
         asyncio.run(_scenarios(base, url, pid, small, args))
     print(f"load after: {os.getloadavg()[0]:.2f} (1-min average)")
     return 0
@@ -121,7 +129,7 @@ async def _overloads(
          True),
     ):
         lag = _lag(base)
-        with wire.capture(urlsplit(base).port or 80) as seen:
+        with wire.capture(urlsplit(url).port or 80) as seen:
             out = c.Outcomes.merged(await asyncio.gather(*(
                 _elsewhere(_overload, url, small, kind, amount, args.seconds, backoff, expect)
                 for _ in range(n))))  # fmt: skip
@@ -169,7 +177,7 @@ async def _slow(base: str, url: str, small: bytes, quiet_p99: float, seconds: fl
     flood = c.flood_body(200_000)[0]
     lag = _lag(base)
     noise = asyncio.gather(_elsewhere(_slow_clients, url, seconds),
-                           _elsewhere(_floods, base + "/v1/classify/upload", seconds))
+                           _elsewhere(_floods, url + "/upload", seconds))
     await asyncio.sleep(1.0)
     normal = await c.closed_loop(c.Pool(url, 60.0), small, 1, seconds - 2)
     closed, floods_answered = await noise
@@ -199,15 +207,13 @@ async def _memory(base: str, url: str, pid: int, small: bytes, seconds: float) -
         await asyncio.sleep(1.0)
         normal = await c.closed_loop(c.Pool(url, 60.0), small, 1, seconds - 2)
         heavy_out = await heavy
-    statuses: dict[int, int] = {}
-    for code, _, _ in heavy_out.results:
-        statuses[code] = statuses.get(code, 0) + 1
     _table(f"128 connections posting {len(big) / 1e6:.0f} MB bodies beside c=1",
            ["RSS before MB", "RSS peak MB", "ceiling MB", "after MB", "big answers",
-            "c=1 200s", "c=1 other", "c=1 p99 ms"],
+            "c=1 answers", "c=1 429s not from the service", "c=1 p99 ms"],
            [[f"{start_mb:.0f}", f"{max(samples, default=0):.0f}", str(CEILING_MB),
-             f"{c.rss_mb(pid):.0f}", json.dumps(statuses), str(len(normal.of(200))),
-             str(len(normal.results) - len(normal.of(200))), _ms(_p(normal.of(200), 99))]])
+             f"{c.rss_mb(pid):.0f}", json.dumps(heavy_out.statuses()),
+             json.dumps(normal.statuses()), str(len(normal.of(429)) - len(normal.server(429))),
+             _ms(_p(normal.of(200), 99))]])  # fmt: skip
 
 
 async def _overload(
@@ -339,6 +345,30 @@ def _service(models_dir: Path, cpus: set[int] | None) -> Iterator[tuple[str, int
                 print("   ", line[:300])
 
 
+@contextmanager
+def _front(proxy: str, service: str) -> Iterator[str]:
+    """The base URL clients use: the service's own, or nginx's in front of it."""
+    if proxy == "none":
+        yield service
+        return
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    values = nginx.deployment_defaults()
+    with tempfile.TemporaryDirectory(prefix="nginx-") as tmp:
+        prefix, port = Path(tmp), nginx.free_port()
+        settings = {name: value for name, value in values.items() if name.startswith("NGINX_")}
+        settings |= {"NGINX_UPSTREAM": service.removeprefix("http://"),
+                     "NGINX_MAX_BODY_BYTES": values["MMS_MAX_BODY_BYTES"]}  # as compose sets them
+        conf = nginx.render(settings, port, nginx.nginx_version(binary), prefix)
+        nginx.write_prefix(prefix, conf, connections=8192)  # 512 clients, twice: two hops
+        process = nginx.start(binary, prefix, port)
+        print(f"nginx {binary}: NGINX_MAX_INFLIGHT={settings['NGINX_MAX_INFLIGHT']}, "
+              f"NGINX_MAX_INFLIGHT_LARGE={settings['NGINX_MAX_INFLIGHT_LARGE']}")
+        try:
+            yield f"http://{HOST}:{port}"
+        finally:
+            nginx.stop(process)
+
+
 def _table(title: str, head: list[str], rows: list[list[str]]) -> None:
     print(f"### {title}\n")
     print("| " + " | ".join(head) + " |")
@@ -368,6 +398,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                              "auto: the upper half; none: no pinning")
     parser.add_argument("--load-procs", type=int, default=4,
                         help="processes that share the overload connections")
+    parser.add_argument("--proxy", choices=("none", "nginx"), default="none",
+                        help="nginx: the clients go through docker/nginx.conf.template run by "
+                             "the local nginx, as Compose deploys it (default: none)")
     parser.add_argument("--only", type=lambda v: set(v.split(",")), default=set(SCENARIOS),
                         help="comma-separated scenarios after the capacity run: "
                              + ",".join(SCENARIOS) + " (default: all)")

@@ -12,6 +12,7 @@ import contextlib
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,10 @@ class Outcomes:
     def server(self, status: int) -> list[float]:
         """The server's own time (its ``Server-Timing``) for the requests that got ``status``."""
         return [s for code, _, s in self.results if code == status and s == s]  # not NaN
+
+    def statuses(self) -> dict[int, int]:
+        """How many requests got each status (0: no HTTP answer), by status."""
+        return dict(sorted(Counter(code for code, _, _ in self.results).items()))
 
     def count(self, low: int, high: int) -> int:
         """Requests with a status in ``[low, high)``."""

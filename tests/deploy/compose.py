@@ -8,10 +8,11 @@ from typing import Any
 
 import yaml
 
+from bench import nginx
 from tests.deploy.conftest import DOCKER_DIR
 
 COMPOSE_FILE = DOCKER_DIR / "docker-compose.yml"
-ENV_EXAMPLE = DOCKER_DIR / ".env.example"
+ENV_EXAMPLE = nginx.ENV_EXAMPLE
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?err}, and bare $NAME ($$ escapes).
 _REFERENCE = re.compile(r"(?<!\$)\$(?:\{(\w+)(?:(:?[-?])([^}]*))?\}|(\w+))")
 
@@ -38,12 +39,7 @@ def compose_defaults() -> dict[str, str]:
 
 def env_example() -> dict[str, str]:
     """The NAME=value lines of docker/.env.example."""
-    values = {}
-    for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            name, _, value = line.partition("=")
-            values[name.strip()] = value.strip()
-    return values
+    return nginx.deployment_defaults()
 
 
 def seconds(duration: str) -> float:

@@ -3,29 +3,39 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from tests.deploy import nginx_harness as harness
+from bench import nginx as harness
 from tests.deploy.conftest import require_tool
 
 INSTALL = "apt-get install -y --no-install-recommends nginx"
-BODY_LIMIT = 4096  # small, so the test sends little
+BODY_LIMIT = 2**21  # above the 10^6 bytes of a large body, and still quick to send
+MAX_INFLIGHT = 3
+MAX_INFLIGHT_LARGE = 1
+LARGE = b"x" * 10**6
 
 
 @dataclass
 class Seen:
-    """What the stub replica received: (method, path, X-Request-ID) per request."""
+    """What the stub replica received: (method, path, X-Request-ID) per request, and each
+    request's X-Forwarded-For. Requests to ``/v1/hold`` wait for ``release`` before answering."""
 
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)
+    forwarded_for: list[str | None] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)
+    holding: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
 
 
 def _stub(seen: Seen) -> ThreadingHTTPServer:
@@ -36,6 +46,10 @@ def _stub(seen: Seen) -> ThreadingHTTPServer:
             length = int(self.headers.get("Content-Length") or 0)
             self.rfile.read(length)
             seen.requests.append((self.command, self.path, self.headers.get("X-Request-ID")))
+            seen.forwarded_for.append(self.headers.get("X-Forwarded-For"))
+            if self.path == "/v1/hold":
+                seen.holding.release()
+                seen.release.wait(timeout=10)
             body = json.dumps({"path": self.path}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -62,6 +76,8 @@ def _values(upstream_port: int) -> dict[str, str]:
         "NGINX_UPSTREAM": f"127.0.0.1:{upstream_port}",
         "NGINX_MAX_BODY_BYTES": str(BODY_LIMIT),
         "NGINX_PROXY_TIMEOUT": "60s",
+        "NGINX_MAX_INFLIGHT": str(MAX_INFLIGHT),
+        "NGINX_MAX_INFLIGHT_LARGE": str(MAX_INFLIGHT_LARGE),
     }
 
 
@@ -69,7 +85,7 @@ def _serve(
     nginx: tuple[str, tuple[int, ...]], prefix: Path, upstream_port: int
 ) -> tuple[str, subprocess.Popen[bytes]]:
     port = harness.free_port()
-    harness.write_prefix(prefix, harness.render(_values(upstream_port), port, nginx[1]))
+    harness.write_prefix(prefix, harness.render(_values(upstream_port), port, nginx[1], prefix))
     return f"http://127.0.0.1:{port}", harness.start(nginx[0], prefix, port)
 
 
@@ -93,6 +109,7 @@ def proxy(
 def proxied(proxy: tuple[str, Seen]) -> tuple[str, Seen]:
     """The shared proxy, with the replica's record of requests emptied."""
     proxy[1].requests.clear()
+    proxy[1].forwarded_for.clear()
     return proxy
 
 
@@ -108,7 +125,7 @@ def _request(
 
 
 def test_configuration_passes_nginx_t(nginx: tuple[str, tuple[int, ...]], tmp_path: Path) -> None:
-    harness.write_prefix(tmp_path, harness.render(_values(8000), 8080, nginx[1]))
+    harness.write_prefix(tmp_path, harness.render(_values(8000), 8080, nginx[1], tmp_path))
     result = subprocess.run(
         [nginx[0], "-t", "-p", f"{tmp_path}/", "-c", "conf/nginx.conf", "-e", "stderr"],
         capture_output=True, text=True, timeout=30,
@@ -176,3 +193,73 @@ def test_no_replica_gives_503_json_with_retry_after(
         harness.stop(process)
     assert status == 503 and headers["Retry-After"] == "1"
     assert json.loads(body)["error"]["type"] == "not_ready"
+
+
+def test_client_address_reaches_the_replica_once(proxied: tuple[str, Seen]) -> None:
+    url, seen = proxied
+    _request(url + "/v1/models")  # through the admission server: a second proxy hop
+    assert seen.forwarded_for[-1] == "127.0.0.1"
+
+
+@contextmanager
+def _held(url: str, seen: Seen, count: int, body: bytes = b"{}") -> Iterator[None]:
+    """``count`` API requests with ``body`` parked at the replica until the block ends."""
+    seen.release.clear()
+    threads = [threading.Thread(target=_request, args=(url + "/v1/hold", body)) for _ in
+               range(count)]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(count):
+            assert seen.holding.acquire(timeout=10), "a held request did not reach the replica"
+        yield
+    finally:
+        seen.release.set()
+        for thread in threads:
+            thread.join(timeout=10)
+
+
+def test_requests_past_the_inflight_limit_get_nginx_429_at_once(proxied: tuple[str, Seen]) -> None:
+    url, seen = proxied
+    with _held(url, seen, MAX_INFLIGHT):
+        start = time.monotonic()
+        status, headers, body = _request(url + "/v1/embed", data=b"{}")
+        elapsed = time.monotonic() - start
+        assert status == 429 and headers["Content-Type"] == "application/json"
+        assert headers["Retry-After"] == "1" and headers["Retry-After-Ms"] == "100"
+        error = json.loads(body)["error"]
+        assert error["type"] == "overloaded" and str(MAX_INFLIGHT) in error["message"]
+        assert error["request_id"]
+        assert elapsed < 2.0
+        assert [r[1] for r in seen.requests] == ["/v1/hold"] * MAX_INFLIGHT, "none reached it"
+        # health, docs and metrics are not API requests: never refused for the API's load
+        assert _request(url + "/health/ready")[0] == 200
+    assert _request(url + "/v1/embed", data=b"{}")[0] == 200, "free again once they finish"
+
+
+def test_a_client_still_sending_its_body_holds_no_slot(proxied: tuple[str, Seen]) -> None:
+    url, seen = proxied
+    port = int(url.rsplit(":", 1)[1])
+    slow = []
+    for _ in range(MAX_INFLIGHT + 1):  # more trickling clients than there are slots
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.sendall(b"POST /v1/embed HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        slow.append(sock)
+    try:
+        time.sleep(0.2)
+        with _held(url, seen, MAX_INFLIGHT):  # every slot still goes to complete requests
+            assert all(r[1] == "/v1/hold" for r in seen.requests)
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def test_large_bodies_have_a_smaller_pool_and_leave_slots_to_small_ones(
+    proxied: tuple[str, Seen],
+) -> None:
+    url, seen = proxied
+    with _held(url, seen, MAX_INFLIGHT_LARGE, body=LARGE):
+        status, _, body = _request(url + "/v1/embed", data=LARGE)
+        assert status == 429 and json.loads(body)["error"]["type"] == "overloaded"
+        assert _request(url + "/v1/embed", data=LARGE[:-1])[0] == 200, "under 10^6: small"
+    assert _request(url + "/v1/embed", data=LARGE)[0] == 200

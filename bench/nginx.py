@@ -1,10 +1,13 @@
 """Run docker/nginx.conf.template under the local nginx, as the nginx image would render it.
 
-The image substitutes ``${NGINX_*}`` (envsubst) and includes the result inside ``http { }``; here
-the same substitution is done in Python and a minimal main config wraps it, with every path under
-a temporary prefix. Two adaptations, both outside what the tests check: the upstream host
-``api`` (Docker's DNS) becomes ``127.0.0.1``, and on nginx older than 1.27.3 (Debian 12 ships
-1.22) the upstream ``resolve`` parameter, which open-source nginx gained in 1.27.3, is dropped.
+Used by ``tests/deploy/test_nginx.py`` and by ``python -m bench.abuse --proxy nginx``. The image
+substitutes ``${NGINX_*}`` (envsubst) and includes the result inside ``http { }``; here the same
+substitution is done in Python and a minimal main config wraps it, with every path under a
+given prefix. Adaptations, all outside what the tests check: the upstream is given as
+``127.0.0.1:port`` (not Docker's DNS name ``api``); the public server listens on a free local
+port and the admission server on a socket under the prefix (not 80 and /var/run); and on nginx
+older than 1.27.3 (Debian 12 ships 1.22) the upstream ``resolve`` parameter, which open-source
+nginx gained in 1.27.3, is dropped.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import time
 import warnings
 from pathlib import Path
 
-from tests.deploy.conftest import DOCKER_DIR
-
+DOCKER_DIR = Path(__file__).resolve().parent.parent / "docker"
 TEMPLATE = DOCKER_DIR / "nginx.conf.template"
+ENV_EXAMPLE = DOCKER_DIR / ".env.example"  # every deployment setting with its default
+ADMISSION = "unix:/var/run/nginx-mms-admission.sock"  # the admission server's, in the template
 RESOLVE_SINCE = (1, 27, 3)
 
 
@@ -38,29 +42,44 @@ def nginx_version(nginx: str) -> tuple[int, ...]:
     return version
 
 
-def render(values: dict[str, str], listen: int, version: tuple[int, ...]) -> str:
-    """The template with ``values`` substituted, listening on 127.0.0.1:``listen``."""
+def deployment_defaults() -> dict[str, str]:
+    """The NAME=value lines of docker/.env.example: the defaults compose gives (a test holds
+    the two equal)."""
+    values = {}
+    for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            values[name.strip()] = value.strip()
+    return values
+
+
+def render(values: dict[str, str], listen: int, version: tuple[int, ...], prefix: Path) -> str:
+    """The template with ``values`` substituted, listening on 127.0.0.1:``listen``, its
+    admission server's socket under ``prefix``."""
     text = TEMPLATE.read_text(encoding="utf-8")
     for name, value in values.items():
         text = text.replace("${" + name + "}", value)
     leftover = re.findall(r"\$\{NGINX_\w+\}", text)
     assert not leftover, f"no value for {leftover}"
     text = text.replace("listen 80;", f"listen 127.0.0.1:{listen};")
+    assert text.count(ADMISSION) == 2, "the admission server's listen and its upstream"
+    text = text.replace(ADMISSION, f"unix:{prefix / 'admission.sock'}")
     if version < RESOLVE_SINCE:
         text = text.replace(" resolve ", " ")
     return text
 
 
-def write_prefix(prefix: Path, server_conf: str) -> Path:
-    """Write conf/nginx.conf (wrapping ``server_conf``) under ``prefix``; return its path."""
+def write_prefix(prefix: Path, server_conf: str, connections: int = 64) -> Path:
+    """Write conf/nginx.conf (wrapping ``server_conf``, one worker with ``connections``) under
+    ``prefix``; return its path."""
     (prefix / "conf").mkdir(parents=True, exist_ok=True)
     (prefix / "logs").mkdir(exist_ok=True)
     (prefix / "conf" / "default.conf").write_text(server_conf)
     # Workers of a root master run as "nobody", who cannot enter pytest's 0700 temp folders.
     user = "user root;\n" if os.geteuid() == 0 else ""
     main = (
-        f"{user}worker_processes 1;\npid {prefix}/nginx.pid;\nerror_log stderr;\n"
-        "events { worker_connections 64; }\n"
+        f"{user}worker_processes 1;\npid {prefix}/nginx.pid;\nerror_log logs/error.log;\n"
+        f"events {{ worker_connections {connections}; }}\n"
         "http { access_log off; include default.conf; }\n"
     )
     path = prefix / "conf" / "nginx.conf"
@@ -76,17 +95,22 @@ def free_port() -> int:
 
 
 def start(nginx: str, prefix: Path, port: int) -> subprocess.Popen[bytes]:
-    """Start nginx in the foreground and wait until it accepts connections on ``port``."""
-    process = subprocess.Popen(
-        [nginx, "-p", f"{prefix}/", "-c", "conf/nginx.conf", "-e", "stderr", "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    """Start nginx in the foreground and wait until it accepts connections on ``port``.
+
+    Its log goes to ``prefix/logs/error.log`` (a pipe nobody reads would fill under load and
+    stall nginx).
+    """
+    log = prefix / "logs" / "error.log"
+    with log.open("ab") as sink:
+        process = subprocess.Popen(
+            [nginx, "-p", f"{prefix}/", "-c", "conf/nginx.conf", "-e", str(log), "-g",
+             "daemon off;"],
+            stdout=subprocess.DEVNULL, stderr=sink,
+        )  # fmt: skip
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(
-                f"nginx exited: {process.stderr.read().decode() if process.stderr else ''}"
-            )
+            raise RuntimeError(f"nginx exited: {log.read_text(errors='replace')[-2000:]}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return process
