@@ -1,16 +1,22 @@
 """The load-and-abuse benchmark's plumbing: outcomes merged across load processes, CPU pinning,
-and a coroutine run in a process of its own."""
+a coroutine run in a process of its own, and nginx put in front of the service."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import threading
+import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from bench import abuse
 from bench.abuse_clients import Outcomes
+from tests.deploy.conftest import require_tool
+from tests.deploy.test_nginx import INSTALL
 
 
 @pytest.fixture
@@ -27,6 +33,7 @@ def test_outcomes_of_side_by_side_runs_merge_into_one_run() -> None:
     merged = Outcomes.merged([a, b])
     assert merged.of(200) == [0.1, 0.2] and merged.of(429) == [0.01]
     assert merged.seconds == 10.5  # side by side: the longest, not the sum
+    assert merged.statuses() == {200: 2, 429: 1}
 
 
 def test_pin_none_leaves_the_affinity_alone(affinity: set[int]) -> None:
@@ -101,3 +108,37 @@ def test_expect_continue_refused_early_never_sends_the_body() -> None:
     status, received = asyncio.run(_expect_exchange(refuse=True))
     assert status == 429
     assert b"Expect: 100-continue" in received and b"BODY" not in received
+
+
+class _Replica(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = json.dumps({"path": self.path, "via": self.headers.get("X-Forwarded-For")})
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_front_is_the_service_itself_or_nginx_rendered_from_the_template() -> None:
+    require_tool("nginx", INSTALL)
+    replica = ThreadingHTTPServer(("127.0.0.1", 0), _Replica)
+    threading.Thread(target=replica.serve_forever, daemon=True).start()
+    service = f"http://127.0.0.1:{replica.server_address[1]}"
+    try:
+        with abuse._front("none", service) as front:
+            assert front == service
+        with abuse._front("nginx", service) as front:
+            assert front != service
+            request = urllib.request.Request(front + "/v1/classify", data=b"{}")
+            with urllib.request.urlopen(request, timeout=10) as response:
+                answer = json.loads(response.read())
+        assert answer == {"path": "/v1/classify", "via": "127.0.0.1"}  # through nginx
+    finally:
+        replica.shutdown()
+        replica.server_close()
