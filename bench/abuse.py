@@ -354,7 +354,7 @@ def _front(proxy: str, service: str) -> Iterator[str]:
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     values = nginx.deployment_defaults()
     with tempfile.TemporaryDirectory(prefix="nginx-") as tmp:
-        prefix, port = Path(tmp), nginx.free_port()
+        prefix, port = Path(tmp), free_port()
         settings = {name: value for name, value in values.items() if name.startswith("NGINX_")}
         settings |= {"NGINX_UPSTREAM": service.removeprefix("http://"),
                      "NGINX_MAX_BODY_BYTES": values["MMS_MAX_BODY_BYTES"]}  # as compose sets them

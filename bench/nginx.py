@@ -20,7 +20,9 @@ import time
 import warnings
 from pathlib import Path
 
-DOCKER_DIR = Path(__file__).resolve().parent.parent / "docker"
+from bench.server import ROOT
+
+DOCKER_DIR = ROOT / "docker"
 TEMPLATE = DOCKER_DIR / "nginx.conf.template"
 ENV_EXAMPLE = DOCKER_DIR / ".env.example"  # every deployment setting with its default
 ADMISSION = "unix:/var/run/nginx-mms-admission.sock"  # the admission server's, in the template
@@ -85,13 +87,6 @@ def write_prefix(prefix: Path, server_conf: str, connections: int = 64) -> Path:
     path = prefix / "conf" / "nginx.conf"
     path.write_text(main)
     return path
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start(nginx: str, prefix: Path, port: int) -> subprocess.Popen[bytes]:

@@ -9,14 +9,13 @@ import os
 import threading
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from bench import abuse
 from bench.abuse_clients import Outcomes
 from tests.deploy.conftest import require_tool
-from tests.deploy.test_nginx import INSTALL
+from tests.deploy.test_nginx import INSTALL, Seen, _stub
 
 
 @pytest.fixture
@@ -110,24 +109,10 @@ def test_expect_continue_refused_early_never_sends_the_body() -> None:
     assert b"Expect: 100-continue" in received and b"BODY" not in received
 
 
-class _Replica(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["Content-Length"]))
-        body = json.dumps({"path": self.path, "via": self.headers.get("X-Forwarded-For")})
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body.encode())
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 def test_front_is_the_service_itself_or_nginx_rendered_from_the_template() -> None:
     require_tool("nginx", INSTALL)
-    replica = ThreadingHTTPServer(("127.0.0.1", 0), _Replica)
+    seen = Seen()
+    replica = _stub(seen)
     threading.Thread(target=replica.serve_forever, daemon=True).start()
     service = f"http://127.0.0.1:{replica.server_address[1]}"
     try:
@@ -138,7 +123,8 @@ def test_front_is_the_service_itself_or_nginx_rendered_from_the_template() -> No
             request = urllib.request.Request(front + "/v1/classify", data=b"{}")
             with urllib.request.urlopen(request, timeout=10) as response:
                 answer = json.loads(response.read())
-        assert answer == {"path": "/v1/classify", "via": "127.0.0.1"}  # through nginx
+        assert answer == {"path": "/v1/classify"}
+        assert seen.forwarded_for == ["127.0.0.1"]  # through nginx
     finally:
         replica.shutdown()
         replica.server_close()

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from bench import nginx as harness
+from bench.server import free_port
 from tests.deploy.conftest import require_tool
 
 INSTALL = "apt-get install -y --no-install-recommends nginx"
@@ -84,7 +85,7 @@ def _values(upstream_port: int) -> dict[str, str]:
 def _serve(
     nginx: tuple[str, tuple[int, ...]], prefix: Path, upstream_port: int
 ) -> tuple[str, subprocess.Popen[bytes]]:
-    port = harness.free_port()
+    port = free_port()
     harness.write_prefix(prefix, harness.render(_values(upstream_port), port, nginx[1], prefix))
     return f"http://127.0.0.1:{port}", harness.start(nginx[0], prefix, port)
 
@@ -186,7 +187,7 @@ def test_body_limit_matches_and_answers_413_as_json(proxied: tuple[str, Seen]) -
 def test_no_replica_gives_503_json_with_retry_after(
     nginx: tuple[str, tuple[int, ...]], tmp_path: Path
 ) -> None:
-    url, process = _serve(nginx, tmp_path, harness.free_port())
+    url, process = _serve(nginx, tmp_path, free_port())
     try:
         status, headers, body = _request(url + "/v1/models")
     finally:
