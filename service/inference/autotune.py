@@ -113,9 +113,7 @@ def tune_threads(
     faster (the vision model: 2.8 against 3.0 ms) they also served more at c=32 (7%).
     """
     every, one = _best_ms_each([(every_core, [item]), (one_thread, [item])], THREAD_REPEATS)
-    timings = {0: every, 1: one}
-    chosen = 1 if timings[1] <= timings[0] else 0
-    return ThreadChoice(chosen, {threads: round(ms, 3) for threads, ms in timings.items()})
+    return ThreadChoice(1 if one <= every else 0, {0: round(every, 3), 1: round(one, 3)})
 
 
 def ladder(max_batch_size: int) -> list[int]:

@@ -15,7 +15,7 @@ import pytest
 from bench import abuse
 from bench.abuse_clients import Outcomes
 from tests.deploy.conftest import require_tool
-from tests.deploy.test_nginx import INSTALL, Seen, _stub
+from tests.deploy.replica import INSTALL, Seen, stub_replica
 
 
 @pytest.fixture
@@ -112,7 +112,7 @@ def test_expect_continue_refused_early_never_sends_the_body() -> None:
 def test_front_is_the_service_itself_or_nginx_rendered_from_the_template() -> None:
     require_tool("nginx", INSTALL)
     seen = Seen()
-    replica = _stub(seen)
+    replica = stub_replica(seen)
     threading.Thread(target=replica.serve_forever, daemon=True).start()
     service = f"http://127.0.0.1:{replica.server_address[1]}"
     try:

@@ -11,8 +11,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,50 +18,12 @@ import pytest
 from bench import nginx as harness
 from bench.server import free_port
 from tests.deploy.conftest import require_tool
+from tests.deploy.replica import INSTALL, Seen, stub_replica
 
-INSTALL = "apt-get install -y --no-install-recommends nginx"
 BODY_LIMIT = 2**21  # above the 10^6 bytes of a large body, and still quick to send
 MAX_INFLIGHT = 3
 MAX_INFLIGHT_LARGE = 1
 LARGE = b"x" * 10**6
-
-
-@dataclass
-class Seen:
-    """What the stub replica received: (method, path, X-Request-ID) per request, and each
-    request's X-Forwarded-For. Requests to ``/v1/hold`` wait for ``release`` before answering."""
-
-    requests: list[tuple[str, str, str | None]] = field(default_factory=list)
-    forwarded_for: list[str | None] = field(default_factory=list)
-    release: threading.Event = field(default_factory=threading.Event)
-    holding: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
-
-
-def _stub(seen: Seen) -> ThreadingHTTPServer:
-    class Replica(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # nginx keeps upstream connections alive
-
-        def _answer(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            self.rfile.read(length)
-            seen.requests.append((self.command, self.path, self.headers.get("X-Request-ID")))
-            seen.forwarded_for.append(self.headers.get("X-Forwarded-For"))
-            if self.path == "/v1/hold":
-                seen.holding.release()
-                seen.release.wait(timeout=10)
-            body = json.dumps({"path": self.path}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_GET = do_POST = _answer
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    return ThreadingHTTPServer(("127.0.0.1", 0), Replica)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +56,7 @@ def proxy(
 ) -> Iterator[tuple[str, Seen]]:
     """nginx in front of one stub replica, shared by the module's tests."""
     seen = Seen()
-    replica = _stub(seen)
+    replica = stub_replica(seen)
     threading.Thread(target=replica.serve_forever, daemon=True).start()
     prefix = tmp_path_factory.mktemp("nginx")
     url, process = _serve(nginx, prefix, replica.server_address[1])

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 from service.inference.autotune import ladder, tune_batch_size, tune_threads
-from service.settings import _usable_cpus
 
 
 def _fixed_cost(items: list[Any]) -> None:
@@ -84,20 +83,23 @@ def test_one_thread_is_kept_where_it_runs_an_item_as_fast() -> None:
 def test_models_report_the_threads_autotuning_chose(make_client: Any) -> None:
     with make_client() as tuned:
         batching = tuned.get("/v1/models/text").json()["batching"]
-        runner = tuned.app.state.engine.registry.entry("text").serving[1].runner  # type: ignore[attr-defined]
+        runner = tuned.app.state.engine.registry.entry("text").serving[1].runner
         kept = runner.session.get_session_options().intra_op_num_threads
+        settings = tuned.app.state.engine.settings
     assert batching["intra_op_threads"] in (0, 1) and kept == batching["intra_op_threads"]
     assert set(batching["autotune_ms_one_item_by_threads"]) == {"0", "1"}
-    # one batch per core on one thread, two per core on every core
-    per_core = 1 if batching["intra_op_threads"] == 1 else 2
-    assert batching["concurrent_batches"] == min(8, per_core * _usable_cpus())
+    # the batches at once follow the threads kept (the rule itself: test_settings.py)
+    one_thread = batching["intra_op_threads"] == 1
+    assert batching["concurrent_batches"] == settings.batch_concurrency_for(one_thread=one_thread)
     with make_client(intra_op_threads=2, model_intra_op_threads={"vision": 1}) as fixed:
+        settings = fixed.app.state.engine.settings
         for name in ("text", "vision"):  # a setting decides: nothing is timed
             batching = fixed.get(f"/v1/models/{name}").json()["batching"]
             assert batching["intra_op_threads"] is None
             assert batching["autotune_ms_one_item_by_threads"] == {}
-            per_core = 1 if name == "vision" else 2  # the setting's threads: vision 1, text 2
-            assert batching["concurrent_batches"] == min(8, per_core * _usable_cpus())
+            one_thread = name == "vision"  # the setting's threads: vision 1, text 2
+            expected = settings.batch_concurrency_for(one_thread=one_thread)
+            assert batching["concurrent_batches"] == expected
 
 
 def test_a_burst_of_other_work_does_not_decide_the_threads() -> None:
