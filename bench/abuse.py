@@ -32,7 +32,10 @@ With ``--proxy nginx`` the clients talk to nginx running ``docker/nginx.conf.tem
 Compose deploys it, with its defaults; ``bench/nginx.py``) in front of the same service: its
 admission server refuses API requests past ``NGINX_MAX_INFLIGHT`` with its own 429, so the
 429 p99 is nginx's. nginx runs on the load's CPUs; the server's own figures (metrics, loop
-lag, the bracketed times) still come from the service.
+lag, the bracketed times) still come from the service. The overload table then also reads
+nginx's access log (the template's timings): the p99 of its 429s counted from when the whole
+request had arrived (``upstream_time``: admission's answer) and from the request's first byte
+(``request_time``, which includes the upload), and the slowest success both ways.
 
 Where the load is made: the measured c=1 client and each load generator run in processes of
 their own (``--load-procs`` share the overload connections), so a busy generator's event loop
@@ -59,6 +62,7 @@ import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -76,22 +80,47 @@ DEADLINE_S = 30.0  # MMS_REQUEST_TIMEOUT_S, the default
 CEILING_MB = 600 + (4 * 192) + (8 * 160_000_000) // 2**20
 
 
+@dataclass(frozen=True)
+class Front:
+    """What the clients talk to: the service itself, or nginx with its access log."""
+
+    base: str
+    access_log: Path | None = None
+
+    def mark(self) -> int:
+        """Where the access log ends now (0 without one)."""
+        return self.access_log.stat().st_size if self.access_log else 0
+
+    def since(self, mark: int) -> list[tuple[int, float, float | None]]:
+        """nginx's ``(status, request_time, upstream_time)`` of the requests logged after
+        ``mark`` (nginx writes its log buffer within a second)."""
+        if self.access_log is None:
+            return []
+        with self.access_log.open("rb") as log:
+            log.seek(mark)
+            return nginx.timings(log.read().decode(errors="replace").splitlines())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every scenario and print its table; 0 when the server came up."""
     args = _parse(argv)
     small = _china_body()
     server_cpus = _pin(args.server_cpus)
     with _service(args.models_dir, server_cpus) as (base, pid), _front(args.proxy, base) as front:
-        url = front + "/v1/classify"
-        print(f"load before: {os.getloadavg()[0]:.2f} (1-min average), {os.cpu_count()} CPUs; "
-              f"server on CPUs {_cpus(server_cpus)}, load on {_cpus(os.sched_getaffinity(0))}; "
-              f"clients talk to {'nginx, then ' if front != base else ''}the service\n")
-        asyncio.run(_scenarios(base, url, pid, small, args))
+        url = front.base + "/v1/classify"
+        print(
+            f"load before: {os.getloadavg()[0]:.2f} (1-min average), {os.cpu_count()} CPUs; "
+            f"server on CPUs {_cpus(server_cpus)}, load on {_cpus(os.sched_getaffinity(0))}; "
+            f"clients talk to {'nginx, then ' if front.access_log else ''}the service\n"
+        )
+        asyncio.run(_scenarios(base, url, pid, small, args, front))
     print(f"load after: {os.getloadavg()[0]:.2f} (1-min average)")
     return 0
 
 
-async def _scenarios(base: str, url: str, pid: int, small: bytes, args: argparse.Namespace) -> None:
+async def _scenarios(
+    base: str, url: str, pid: int, small: bytes, args: argparse.Namespace, front: Front
+) -> None:
     pool = c.Pool(url, 60.0)
     await c.closed_loop(pool, small, 8, 3.0)  # warm-up, not measured
     capacity = await c.closed_loop(pool, small, 8, args.seconds / 2)
@@ -104,7 +133,7 @@ async def _scenarios(base: str, url: str, pid: int, small: bytes, args: argparse
          _ms(quiet_p99)],
     ])  # fmt: skip
     if "overload" in args.only:
-        await _overloads(base, url, pool, small, cap, quiet_p99, args)
+        await _overloads(base, url, pool, small, cap, quiet_p99, args, front)
     if "aborts" in args.only:
         await _aborts(base, url, small)
     if "slow" in args.only:
@@ -116,19 +145,24 @@ async def _scenarios(base: str, url: str, pid: int, small: bytes, args: argparse
 
 async def _overloads(
     base: str, url: str, pool: c.Pool, small: bytes, cap: float, quiet_p99: float,
-    args: argparse.Namespace,
+    args: argparse.Namespace, front: Front,
 ) -> None:  # fmt: skip
-    rows = []
+    rows, at_nginx = [], []
     n = args.load_procs
     for name, kind, amount, backoff, expect in (
         ("open loop 4x", "open", 4 * cap / n, False, False),
         ("512 connections", "closed", 512 // n, False, False),
         ("512 connections, honouring Retry-After-Ms", "closed", 512 // n, True, False),
         ("512 connections, Expect: 100-continue", "closed", 512 // n, False, True),
-        ("512 connections, Retry-After-Ms and Expect: 100-continue", "closed", 512 // n, True,
-         True),
+        (
+            "512 connections, Retry-After-Ms and Expect: 100-continue",
+            "closed",
+            512 // n,
+            True,
+            True,
+        ),
     ):
-        lag = _lag(base)
+        lag, mark = _lag(base), front.mark()
         with wire.capture(urlsplit(url).port or 80) as seen:
             out = c.Outcomes.merged(await asyncio.gather(*(
                 _elsewhere(_overload, url, small, kind, amount, args.seconds, backoff, expect)
@@ -136,8 +170,14 @@ async def _overloads(
         lag_text = _lag_since(base, lag)
         recovery = await c.recovery_s(pool, small, quiet_p99 * 1.5)
         rows.append([*_overload_row(name, out, seen, cap, recovery), lag_text])
+        await asyncio.sleep(1.1)  # nginx writes its log buffer every second
+        at_nginx.append(_nginx_row(name, front.since(mark)))
     if seen.error:
         print(f"(no wire figures: {seen.error})")
+    if front.access_log:
+        _table("Overload at nginx (its access log; seconds)",
+               ["run", "429s", "429 p99 after arrival / from first byte",
+                "slowest 200 after arrival / from first byte"], at_nginx)  # fmt: skip
     _table("Overload (latency as the client saw it / on the wire; the server's own in brackets)",
            ["run", "sent", "goodput req/s", "of capacity", "429 p99 ms",
             "max 200 s (deadline 30)", "5xx", "other", "recovery s",
@@ -154,6 +194,18 @@ def _overload_row(
             f"{_ms(_p(out.of(429), 99))} / {on_wire} ({_ms(_p(out.server(429), 99))})",
             f"{max(out.of(200), default=0):.2f} ({max(out.server(200), default=0):.2f})",
             str(out.count(500, 600)), str(other), f"{recovery:.2f}"]  # fmt: skip
+
+
+def _nginx_row(name: str, logged: list[tuple[int, float, float | None]]) -> list[str]:
+    """One overload run as nginx logged it: its 429s' p99 from when the whole request had
+    arrived and from its first byte; the longest a success took, each way."""
+    refused = [(took, after or 0.0) for status, took, after in logged if status == 429]
+    served = [(took, after or 0.0) for status, took, after in logged if status == 200]
+    p99 = (f"{_p([a for _, a in refused], 99):.4f} / {_p([t for t, _ in refused], 99):.3f}"
+           if refused else "-")  # fmt: skip
+    slowest = (f"{max(a for _, a in served):.2f} / {max(t for t, _ in served):.2f}"
+               if served else "-")  # fmt: skip
+    return [name, str(len(refused)), p99, slowest]
 
 
 async def _aborts(base: str, url: str, small: bytes) -> None:
@@ -176,8 +228,9 @@ async def _slow(base: str, url: str, small: bytes, quiet_p99: float, seconds: fl
               for r in ("header_timeout", "body_timeout")}  # fmt: skip
     flood = c.flood_body(200_000)[0]
     lag = _lag(base)
-    noise = asyncio.gather(_elsewhere(_slow_clients, url, seconds),
-                           _elsewhere(_floods, url + "/upload", seconds))
+    noise = asyncio.gather(
+        _elsewhere(_slow_clients, url, seconds), _elsewhere(_floods, url + "/upload", seconds)
+    )
     await asyncio.sleep(1.0)
     normal = await c.closed_loop(c.Pool(url, 60.0), small, 1, seconds - 2)
     closed, floods_answered = await noise
@@ -325,8 +378,7 @@ def _service(models_dir: Path, cpus: set[int] | None) -> Iterator[tuple[str, int
         env["MMS_GALLERY_DATA_DIR"] = data
         cmd = [sys.executable, "-m", "service", "--host", HOST, "--port", str(port)]
         pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                preexec_fn=pin)
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=pin)
         try:
             base = f"http://{HOST}:{port}"
             wait_ready(base + "/health/ready", proc, 180.0)
@@ -346,25 +398,29 @@ def _service(models_dir: Path, cpus: set[int] | None) -> Iterator[tuple[str, int
 
 
 @contextmanager
-def _front(proxy: str, service: str) -> Iterator[str]:
-    """The base URL clients use: the service's own, or nginx's in front of it."""
+def _front(proxy: str, service: str) -> Iterator[Front]:
+    """What clients talk to: the service itself, or nginx in front of it."""
     if proxy == "none":
-        yield service
+        yield Front(service)
         return
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     values = nginx.deployment_defaults()
     with tempfile.TemporaryDirectory(prefix="nginx-") as tmp:
         prefix, port = Path(tmp), free_port()
         settings = {name: value for name, value in values.items() if name.startswith("NGINX_")}
-        settings |= {"NGINX_UPSTREAM": service.removeprefix("http://"),
-                     "NGINX_MAX_BODY_BYTES": values["MMS_MAX_BODY_BYTES"]}  # as compose sets them
+        settings |= {
+            "NGINX_UPSTREAM": service.removeprefix("http://"),
+            "NGINX_MAX_BODY_BYTES": values["MMS_MAX_BODY_BYTES"],
+        }  # as compose sets them
         conf = nginx.render(settings, port, nginx.nginx_version(binary), prefix)
         nginx.write_prefix(prefix, conf, connections=8192)  # 512 clients, twice: two hops
         process = nginx.start(binary, prefix, port)
-        print(f"nginx {binary}: NGINX_MAX_INFLIGHT={settings['NGINX_MAX_INFLIGHT']}, "
-              f"NGINX_MAX_INFLIGHT_LARGE={settings['NGINX_MAX_INFLIGHT_LARGE']}")
+        print(
+            f"nginx {binary}: NGINX_MAX_INFLIGHT={settings['NGINX_MAX_INFLIGHT']}, "
+            f"NGINX_MAX_INFLIGHT_LARGE={settings['NGINX_MAX_INFLIGHT_LARGE']}"
+        )
         try:
-            yield f"http://{HOST}:{port}"
+            yield Front(f"http://{HOST}:{port}", nginx.access_log(prefix))
         finally:
             nginx.stop(process)
 
@@ -387,23 +443,43 @@ def _ms(seconds: float) -> str:
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.abuse", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.abuse",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
     parser.add_argument("--seconds", type=float, default=30.0, help="per overload/memory run")
-    parser.add_argument("--slow-seconds", type=float, default=25.0,
-                        help="the slow-loris run; longer than MMS_BODY_TIMEOUT_S (20)")
-    parser.add_argument("--server-cpus", default="auto",
-                        help="CPUs for the server, e.g. 1 or 2,3 (the load keeps the rest); "
-                             "auto: the upper half; none: no pinning")
-    parser.add_argument("--load-procs", type=int, default=4,
-                        help="processes that share the overload connections")
-    parser.add_argument("--proxy", choices=("none", "nginx"), default="none",
-                        help="nginx: the clients go through docker/nginx.conf.template run by "
-                             "the local nginx, as Compose deploys it (default: none)")
-    parser.add_argument("--only", type=lambda v: set(v.split(",")), default=set(SCENARIOS),
-                        help="comma-separated scenarios after the capacity run: "
-                             + ",".join(SCENARIOS) + " (default: all)")
+    parser.add_argument(
+        "--slow-seconds",
+        type=float,
+        default=25.0,
+        help="the slow-loris run; longer than MMS_BODY_TIMEOUT_S (20)",
+    )
+    parser.add_argument(
+        "--server-cpus",
+        default="auto",
+        help="CPUs for the server, e.g. 1 or 2,3 (the load keeps the rest); "
+        "auto: the upper half; none: no pinning",
+    )
+    parser.add_argument(
+        "--load-procs", type=int, default=4, help="processes that share the overload connections"
+    )
+    parser.add_argument(
+        "--proxy",
+        choices=("none", "nginx"),
+        default="none",
+        help="nginx: the clients go through docker/nginx.conf.template run by "
+        "the local nginx, as Compose deploys it (default: none)",
+    )
+    parser.add_argument(
+        "--only",
+        type=lambda v: set(v.split(",")),
+        default=set(SCENARIOS),
+        help="comma-separated scenarios after the capacity run: "
+        + ",".join(SCENARIOS)
+        + " (default: all)",
+    )
     return parser.parse_args(argv)
 
 

@@ -5,9 +5,9 @@ substitutes ``${NGINX_*}`` (envsubst) and includes the result inside ``http { }`
 substitution is done in Python and a minimal main config wraps it, with every path under a
 given prefix. Adaptations, all outside what the tests check: the upstream is given as
 ``127.0.0.1:port`` (not Docker's DNS name ``api``); the public server listens on a free local
-port and the admission server on a socket under the prefix (not 80 and /var/run); and on nginx
-older than 1.27.3 (Debian 12 ships 1.22) the upstream ``resolve`` parameter, which open-source
-nginx gained in 1.27.3, is dropped.
+port and the admission server on a socket under the prefix (not 80 and /var/run), and the access
+log is ``logs/access.log`` under it; and on nginx older than 1.27.3 (Debian 12 ships 1.22) the
+upstream ``resolve`` parameter, which open-source nginx gained in 1.27.3, is dropped.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ DOCKER_DIR = ROOT / "docker"
 TEMPLATE = DOCKER_DIR / "nginx.conf.template"
 ENV_EXAMPLE = DOCKER_DIR / ".env.example"  # every deployment setting with its default
 ADMISSION = "unix:/var/run/nginx-mms-admission.sock"  # the admission server's, in the template
+ACCESS_LOG = "/var/log/nginx/access.log"  # the public server's, in the template
+# The end of a line of the template's "mms_timed" log format.
+_TIMED = re.compile(r'" (\d{3}) \d+ .* request_time=([\d.]+) upstream_time=(.+)$')
 RESOLVE_SINCE = (1, 27, 3)
 
 
@@ -66,9 +69,29 @@ def render(values: dict[str, str], listen: int, version: tuple[int, ...], prefix
     text = text.replace("listen 80;", f"listen 127.0.0.1:{listen};")
     assert text.count(ADMISSION) == 2, "the admission server's listen and its upstream"
     text = text.replace(ADMISSION, f"unix:{prefix / 'admission.sock'}")
+    assert text.count(ACCESS_LOG) == 1, "the public server's access log"
+    text = text.replace(ACCESS_LOG, str(access_log(prefix)))
     if version < RESOLVE_SINCE:
         text = text.replace(" resolve ", " ")
     return text
+
+
+def access_log(prefix: Path) -> Path:
+    """Where the public server under ``prefix`` logs its requests (nginx writes it within 1 s)."""
+    return prefix / "logs" / "access.log"
+
+
+def timings(lines: list[str]) -> list[tuple[int, float, float | None]]:
+    """``(status, request_time, upstream_time)`` in seconds per access-log line; upstream_time is
+    None where nginx passed nothing on, and the last of several upstream tries where it did."""
+    out = []
+    for line in lines:
+        match = _TIMED.search(line.rstrip("\n"))
+        if match:
+            upstream = re.split(r"[,:]", match.group(3))[-1].strip()  # "0.1, 0.2" or "0.1 : -"
+            status, took = int(match.group(1)), float(match.group(2))
+            out.append((status, took, None if upstream == "-" else float(upstream)))
+    return out
 
 
 def write_prefix(prefix: Path, server_conf: str, connections: int = 64) -> Path:

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 
@@ -117,14 +118,28 @@ def test_front_is_the_service_itself_or_nginx_rendered_from_the_template() -> No
     service = f"http://127.0.0.1:{replica.server_address[1]}"
     try:
         with abuse._front("none", service) as front:
-            assert front == service
+            assert front == abuse.Front(service) and front.since(front.mark()) == []
         with abuse._front("nginx", service) as front:
-            assert front != service
-            request = urllib.request.Request(front + "/v1/classify", data=b"{}")
+            assert front.base != service
+            mark = front.mark()
+            request = urllib.request.Request(front.base + "/v1/classify", data=b"{}")
             with urllib.request.urlopen(request, timeout=10) as response:
                 answer = json.loads(response.read())
+            time.sleep(1.5)  # nginx writes its access log within a second
+            logged = front.since(mark)
         assert answer == {"path": "/v1/classify"}
         assert seen.forwarded_for == ["127.0.0.1"]  # through nginx
+        assert [status for status, _, _ in logged] == [200]
     finally:
         replica.shutdown()
         replica.server_close()
+
+
+def test_nginx_row_gives_the_429_p99_after_arrival_and_the_slowest_success() -> None:
+    logged = [(429, 0.2, 0.001)] * 99 + [(429, 0.3, 0.009), (200, 5.0, 0.5), (200, 1.0, 0.9)]
+    name, refused, p99, slowest = abuse._nginx_row("run", logged)
+    assert (name, refused) == ("run", "100")
+    after, first_byte = (float(x) for x in p99.split(" / "))
+    assert 0.001 < after <= 0.009 and 0.2 < first_byte <= 0.3
+    assert slowest == "0.90 / 5.00"  # the longest after arrival, the longest from the first byte
+    assert abuse._nginx_row("none", []) == ["none", "0", "-", "-"]

@@ -198,6 +198,32 @@ def test_requests_past_the_inflight_limit_get_nginx_429_at_once(proxied: tuple[s
     assert _request(url + "/v1/embed", data=b"{}")[0] == 200, "free again once they finish"
 
 
+def test_the_access_log_has_each_api_request_with_its_id_and_nginx_timings(
+    nginx: tuple[str, tuple[int, ...]], tmp_path: Path
+) -> None:
+    seen = Seen()
+    replica = stub_replica(seen)
+    threading.Thread(target=replica.serve_forever, daemon=True).start()
+    url, process = _serve(nginx, tmp_path, replica.server_address[1])
+    try:
+        assert _request(url + "/v1/embed", b"{}", {"X-Request-ID": "passed-on"})[0] == 200
+        with _held(url, seen, MAX_INFLIGHT):
+            assert _request(url + "/v1/embed", b"{}", {"X-Request-ID": "refused"})[0] == 429
+        assert _request(url + "/nginx-health")[0] == 200  # not logged
+    finally:
+        harness.stop(process)  # writes the log's buffer out
+        replica.shutdown()
+        replica.server_close()
+    lines = harness.access_log(tmp_path).read_text().splitlines()
+    by_id = {line.split("request_id=")[1].split()[0]: line for line in lines}
+    assert set(by_id) >= {"passed-on", "refused"} and not any("nginx-health" in x for x in lines)
+    (ok,), (refused,) = (harness.timings([by_id[key]]) for key in ("passed-on", "refused"))
+    assert ok[0] == 200 and ok[2] is not None and ok[1] >= ok[2] >= 0
+    assert refused[0] == 429 and refused[2] is not None and refused[2] < 2.0
+    line = '1 - - [x] "GET / HTTP/1.1" 404 9 "-" "-" request_id=a request_time=0.1 upstream_time=-'
+    assert harness.timings([line]) == [(404, 0.1, None)]
+
+
 def test_a_client_still_sending_its_body_holds_no_slot(proxied: tuple[str, Seen]) -> None:
     url, seen = proxied
     port = int(url.rsplit(":", 1)[1])
