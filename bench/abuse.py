@@ -201,7 +201,7 @@ def _nginx_row(name: str, logged: list[tuple[int, float, float | None]]) -> list
     arrived and from its first byte; the longest a success took, each way."""
     refused = [(took, after or 0.0) for status, took, after in logged if status == 429]
     served = [(took, after or 0.0) for status, took, after in logged if status == 200]
-    p99 = (f"{_p([a for _, a in refused], 99):.4f} / {_p([t for t, _ in refused], 99):.3f}"
+    p99 = (f"{_p([a for _, a in refused], 99):.3f} / {_p([t for t, _ in refused], 99):.3f}"
            if refused else "-")  # fmt: skip
     slowest = (f"{max(a for _, a in served):.2f} / {max(t for t, _ in served):.2f}"
                if served else "-")  # fmt: skip

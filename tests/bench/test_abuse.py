@@ -140,6 +140,6 @@ def test_nginx_row_gives_the_429_p99_after_arrival_and_the_slowest_success() -> 
     name, refused, p99, slowest = abuse._nginx_row("run", logged)
     assert (name, refused) == ("run", "100")
     after, first_byte = (float(x) for x in p99.split(" / "))
-    assert 0.001 < after <= 0.009 and 0.2 < first_byte <= 0.3
+    assert 0.001 <= after <= 0.009 and 0.2 < first_byte <= 0.3
     assert slowest == "0.90 / 5.00"  # the longest after arrival, the longest from the first byte
     assert abuse._nginx_row("none", []) == ["none", "0", "-", "-"]
