@@ -55,6 +55,7 @@ import io
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -413,7 +414,7 @@ def _front(proxy: str, service: str) -> Iterator[Front]:
             "NGINX_MAX_BODY_BYTES": values["MMS_MAX_BODY_BYTES"],
         }  # as compose sets them
         conf = nginx.render(settings, port, nginx.nginx_version(binary), prefix)
-        nginx.write_prefix(prefix, conf, connections=8192)  # 512 clients, twice: two hops
+        nginx.write_prefix(prefix, conf)  # the deployment's workers and events
         process = nginx.start(binary, prefix, port)
         print(
             f"nginx {binary}: NGINX_MAX_INFLIGHT={settings['NGINX_MAX_INFLIGHT']}, "
@@ -423,6 +424,11 @@ def _front(proxy: str, service: str) -> Iterator[Front]:
             yield Front(f"http://{HOST}:{port}", nginx.access_log(prefix))
         finally:
             nginx.stop(process)
+            log = (prefix / "logs" / "error.log").read_text(errors="replace").splitlines()
+            errors = [line for line in log if re.search(r"\[(error|crit|alert|emerg)\]", line)]
+            print(f"nginx log: {len(errors)} error lines")
+            for line in errors[:10]:
+                print("   ", line[:300])
 
 
 def _table(title: str, head: list[str], rows: list[list[str]]) -> None:

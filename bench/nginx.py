@@ -1,13 +1,14 @@
 """Run docker/nginx.conf.template under the local nginx, as the nginx image would render it.
 
 Used by ``tests/deploy/test_nginx.py`` and by ``python -m bench.abuse --proxy nginx``. The image
-substitutes ``${NGINX_*}`` (envsubst) and includes the result inside ``http { }``; here the same
-substitution is done in Python and a minimal main config wraps it, with every path under a
-given prefix. Adaptations, all outside what the tests check: the upstream is given as
-``127.0.0.1:port`` (not Docker's DNS name ``api``); the public server listens on a free local
-port and the admission server on a socket under the prefix (not 80 and /var/run), and the access
-log is ``logs/access.log`` under it; and on nginx older than 1.27.3 (Debian 12 ships 1.22) the
-upstream ``resolve`` parameter, which open-source nginx gained in 1.27.3, is dropped.
+substitutes ``${NGINX_*}`` (envsubst) and includes the result inside ``http { }`` of the main
+configuration that Compose mounts (``docker/nginx.conf``); here the same substitution is done in
+Python and that main configuration wraps it, with every path under a given prefix. Adaptations,
+all outside what the tests check: the upstream is given as ``127.0.0.1:port`` (not Docker's DNS
+name ``api``); the public server listens on a free local port and the admission server on a
+socket under the prefix (not 80 and /var/run), and the access log is ``logs/access.log`` under
+it; and on nginx older than 1.27.3 (Debian 12 ships 1.22) the upstream ``resolve`` parameter,
+which open-source nginx gained in 1.27.3, is dropped.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bench.server import ROOT
 
 DOCKER_DIR = ROOT / "docker"
 TEMPLATE = DOCKER_DIR / "nginx.conf.template"
+MAIN = DOCKER_DIR / "nginx.conf"  # the main configuration Compose mounts over the image's
 ENV_EXAMPLE = DOCKER_DIR / ".env.example"  # every deployment setting with its default
 ADMISSION = "unix:/var/run/nginx-mms-admission.sock"  # the admission server's, in the template
 ACCESS_LOG = "/var/log/nginx/access.log"  # the public server's, in the template
@@ -94,19 +96,26 @@ def timings(lines: list[str]) -> list[tuple[int, float, float | None]]:
     return out
 
 
-def write_prefix(prefix: Path, server_conf: str, connections: int = 64) -> Path:
-    """Write conf/nginx.conf (wrapping ``server_conf``, one worker with ``connections``) under
-    ``prefix``; return its path."""
+def write_prefix(prefix: Path, server_conf: str) -> Path:
+    """Write conf/nginx.conf under ``prefix``: the deployment's main configuration
+    (``docker/nginx.conf``: its workers and events) with its paths under ``prefix``, wrapping
+    ``server_conf``; return its path."""
     (prefix / "conf").mkdir(parents=True, exist_ok=True)
     (prefix / "logs").mkdir(exist_ok=True)
     (prefix / "conf" / "default.conf").write_text(server_conf)
     # Workers of a root master run as "nobody", who cannot enter pytest's 0700 temp folders.
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    main = (
-        f"{user}worker_processes 1;\npid {prefix}/nginx.pid;\nerror_log logs/error.log;\n"
-        f"events {{ worker_connections {connections}; }}\n"
-        "http { access_log off; include default.conf; }\n"
-    )
+    user = "user root;" if os.geteuid() == 0 else ""
+    mime = "include /etc/nginx/mime.types;"
+    main = MAIN.read_text(encoding="utf-8")
+    for old, new in (
+        ("user nginx;", user),
+        ("error_log /var/log/nginx/error.log notice;", "error_log logs/error.log notice;"),
+        ("pid /var/run/nginx.pid;", f"pid {prefix}/nginx.pid;"),
+        (mime, mime if Path("/etc/nginx/mime.types").exists() else ""),
+        ("include /etc/nginx/conf.d/*.conf;", "include default.conf;"),
+    ):
+        assert main.count(old) == 1, f"docker/nginx.conf has no {old!r}"
+        main = main.replace(old, new)
     path = prefix / "conf" / "nginx.conf"
     path.write_text(main)
     return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import threading
@@ -93,6 +94,10 @@ def test_configuration_passes_nginx_t(nginx: tuple[str, tuple[int, ...]], tmp_pa
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
+    main = (tmp_path / "conf" / "nginx.conf").read_text()  # docker/nginx.conf, as Compose mounts it
+    assert "multi_accept on;" in main  # a burst of hand-overs to admission is accepted at once
+    connections = int(re.search(r"worker_connections (\d+);", main).group(1))  # type: ignore[union-attr]
+    assert connections >= 4 * 512  # 512 clients: up to four connections each
 
 
 @pytest.mark.parametrize(
