@@ -223,7 +223,8 @@ def test_the_access_log_has_each_api_request_with_its_id_and_nginx_timings(
     by_id = {line.split("request_id=")[1].split()[0]: line for line in lines}
     assert set(by_id) >= {"passed-on", "refused"} and not any("nginx-health" in x for x in lines)
     (ok,), (refused,) = (harness.timings([by_id[key]]) for key in ("passed-on", "refused"))
-    assert ok[0] == 200 and ok[2] is not None and ok[1] >= ok[2] >= 0
+    assert ok[0] == 200 and ok[2] is not None and ok[2] >= 0
+    assert ok[1] + 0.002 >= ok[2]  # the whole request outlasts its hand-over (each to the ms)
     assert refused[0] == 429 and refused[2] is not None and refused[2] < 2.0
     line = '1 - - [x] "GET / HTTP/1.1" 404 9 "-" "-" request_id=a request_time=0.1 upstream_time=-'
     assert harness.timings([line]) == [(404, 0.1, None)]
