@@ -125,8 +125,9 @@ def test_front_is_the_service_itself_or_nginx_rendered_from_the_template() -> No
             request = urllib.request.Request(front.base + "/v1/classify", data=b"{}")
             with urllib.request.urlopen(request, timeout=10) as response:
                 answer = json.loads(response.read())
-            time.sleep(1.5)  # nginx writes its access log within a second
-            logged = front.since(mark)
+            deadline = time.monotonic() + 10  # nginx writes its access log about a second later
+            while not (logged := front.since(mark)) and time.monotonic() < deadline:
+                time.sleep(0.1)
         assert answer == {"path": "/v1/classify"}
         assert seen.forwarded_for == ["127.0.0.1"]  # through nginx
         assert [status for status, _, _ in logged] == [200]
