@@ -171,8 +171,9 @@ async def _overloads(
         lag_text = _lag_since(base, lag)
         recovery = await c.recovery_s(pool, small, quiet_p99 * 1.5)
         rows.append([*_overload_row(name, out, seen, cap, recovery), lag_text])
-        await asyncio.sleep(1.1)  # nginx writes its log buffer every second
-        at_nginx.append(_nginx_row(name, front.since(mark)))
+        if front.access_log:
+            await asyncio.sleep(1.1)  # nginx writes its log buffer every second
+            at_nginx.append(_nginx_row(name, front.since(mark)))
     if seen.error:
         print(f"(no wire figures: {seen.error})")
     if front.access_log:
@@ -424,7 +425,7 @@ def _front(proxy: str, service: str) -> Iterator[Front]:
             yield Front(f"http://{HOST}:{port}", nginx.access_log(prefix))
         finally:
             nginx.stop(process)
-            log = (prefix / "logs" / "error.log").read_text(errors="replace").splitlines()
+            log = nginx.error_log(prefix).read_text(errors="replace").splitlines()
             errors = [line for line in log if re.search(r"\[(error|crit|alert|emerg)\]", line)]
             print(f"nginx log: {len(errors)} error lines")
             for line in errors[:10]:

@@ -83,6 +83,11 @@ def access_log(prefix: Path) -> Path:
     return prefix / "logs" / "access.log"
 
 
+def error_log(prefix: Path) -> Path:
+    """Where nginx under ``prefix`` writes its error log (``start`` points it there)."""
+    return prefix / "logs" / "error.log"
+
+
 def timings(lines: list[str]) -> list[tuple[int, float, float | None]]:
     """``(status, request_time, upstream_time)`` in seconds per access-log line; upstream_time is
     None where nginx passed nothing on, and the last of several upstream tries where it did."""
@@ -127,7 +132,7 @@ def start(nginx: str, prefix: Path, port: int) -> subprocess.Popen[bytes]:
     Its log goes to ``prefix/logs/error.log`` (a pipe nobody reads would fill under load and
     stall nginx).
     """
-    log = prefix / "logs" / "error.log"
+    log = error_log(prefix)
     with log.open("ab") as sink:
         process = subprocess.Popen(
             [nginx, "-p", f"{prefix}/", "-c", "conf/nginx.conf", "-e", str(log), "-g",
