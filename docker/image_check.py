@@ -5,7 +5,7 @@ needs none: ``buildah bud --isolation chroot --storage-driver vfs`` builds the r
 (every stage the target needs, the training stage included), and ``buildah run --isolation
 chroot`` starts the image's own entrypoint and command as the image's user. Steps:
 
-1. preflight   root, buildah and debootstrap present
+1. preflight   root, buildah and debootstrap present, enough free disk
 2. base        the local ``python:3.11-slim-bookworm`` (image_base.py; made once, then cached)
 3. wheelhouse  torch's CPU build for the training stage, from the host's pip (image_base.py)
 4. build       ``buildah bud --target runtime-cpu``; prints the image size
@@ -61,6 +61,11 @@ WHEELHOUSE_MOUNT = "/mnt"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 IN_FLIGHT = 4  # requests held open across the SIGTERM
 SERVICE_GRACEFUL_S = 30.0  # python -m service's --graceful-timeout default
+# Free disk the check needs under --cache-dir: vfs storage copies the whole file tree for each
+# layer, so a build takes several times the image's size. Measured here: the quick build peaked
+# at about 6 GB above where it started (2026-12-07). A CI run that began with 5.4 GB free failed
+# two minutes into the build with ENOSPC; this fails at once and says why.
+MIN_FREE_BYTES = 8 * 2**30
 
 
 class CheckError(RuntimeError):
@@ -109,6 +114,17 @@ class Steps:
         print(f"  {'total':<{width}}  {total:7.1f} s", file=self.out, flush=True)
 
 
+def free_disk(path: Path, need: int = MIN_FREE_BYTES) -> str:
+    """How much disk is free under ``path``; CheckError when it is less than ``need`` bytes."""
+    free = shutil.disk_usage(path).free
+    if free < need:
+        raise CheckError(
+            f"{free / 2**30:.1f} GiB free under {path}; the build needs about "
+            f"{need / 2**30:.0f} GiB (vfs storage copies every layer): free some disk"
+        )
+    return f"{free / 2**30:.1f} GiB free"
+
+
 def tail(path: Path, lines: int = 60) -> str:
     """The last ``lines`` lines of a log file (empty when it does not exist)."""
     if not path.exists():
@@ -141,7 +157,7 @@ class ImageCheck:
             yield sys.stdout if self.args.verbose else file
 
     def preflight(self) -> str:
-        """Root and the two tools; the cache locked; what a killed run left behind removed."""
+        """Root, the tools, free disk; the cache locked; what a killed run left behind removed."""
         if os.geteuid() != 0:
             raise CheckError("run as root (buildah storage, debootstrap, chroot)")
         missing = [tool for tool in ("buildah", "debootstrap") if shutil.which(tool) is None]
@@ -151,11 +167,13 @@ class ImageCheck:
             )
         image_base.check_stands_in(self.base)
         self._lock_cache()
+        free = free_disk(self.cache)
         # The storage is the check's own: no container in it outlives a run, whether it passes,
         # fails or was killed (a build's intermediate containers included).
         self.buildah.remove_all_containers()
         self.stack.callback(self.buildah.remove_all_containers)
-        return f"{self.buildah.run('--version').strip()}, storage {self.buildah.storage}"
+        version = self.buildah.run("--version").strip()
+        return f"{version}, storage {self.buildah.storage}, {free}"
 
     def _lock_cache(self) -> None:
         self.cache.mkdir(parents=True, exist_ok=True)

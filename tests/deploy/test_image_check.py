@@ -230,3 +230,12 @@ def test_steps_list_a_failed_step_in_the_summary(docker_module: Loader) -> None:
         steps.run("broken", fail)
     steps.summary()
     assert "broken (FAILED)" in out.getvalue() and "ok (" not in out.getvalue()
+
+
+def test_preflight_refuses_to_build_without_the_disk_a_vfs_build_needs(
+    docker_module: Loader, tmp_path: Path
+) -> None:
+    image_check = docker_module("image_check")
+    assert "GiB free" in image_check.free_disk(tmp_path, need=1)
+    with pytest.raises(image_check.CheckError, match=r"GiB free under .*free some disk"):
+        image_check.free_disk(tmp_path, need=2**60)
