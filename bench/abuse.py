@@ -107,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     small = _china_body()
     server_cpus = _pin(args.server_cpus)
-    with _service(args.models_dir, server_cpus) as (base, pid), _front(args.proxy, base) as front:
+    with (
+        _service(args.models_dir, server_cpus) as (base, pid),
+        _front(args.proxy, base, args.nginx_nice) as front,
+    ):
         url = front.base + "/v1/classify"
         print(
             f"load before: {os.getloadavg()[0]:.2f} (1-min average), {os.cpu_count()} CPUs; "
@@ -400,7 +403,7 @@ def _service(models_dir: Path, cpus: set[int] | None) -> Iterator[tuple[str, int
 
 
 @contextmanager
-def _front(proxy: str, service: str) -> Iterator[Front]:
+def _front(proxy: str, service: str, nice: int = 0) -> Iterator[Front]:
     """What clients talk to: the service itself, or nginx in front of it."""
     if proxy == "none":
         yield Front(service)
@@ -416,10 +419,10 @@ def _front(proxy: str, service: str) -> Iterator[Front]:
         }  # as compose sets them
         conf = nginx.render(settings, port, nginx.nginx_version(binary), prefix)
         nginx.write_prefix(prefix, conf)  # the deployment's workers and events
-        process = nginx.start(binary, prefix, port)
+        process = nginx.start(binary, prefix, port, nice)
         print(
             f"nginx {binary}: NGINX_MAX_INFLIGHT={settings['NGINX_MAX_INFLIGHT']}, "
-            f"NGINX_MAX_INFLIGHT_LARGE={settings['NGINX_MAX_INFLIGHT_LARGE']}"
+            f"NGINX_MAX_INFLIGHT_LARGE={settings['NGINX_MAX_INFLIGHT_LARGE']}, nice {nice:+d}"
         )
         try:
             yield Front(f"http://{HOST}:{port}", nginx.access_log(prefix))
@@ -478,6 +481,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default="none",
         help="nginx: the clients go through docker/nginx.conf.template run by "
         "the local nginx, as Compose deploys it (default: none)",
+    )
+    parser.add_argument(
+        "--nginx-nice",
+        type=int,
+        default=0,
+        help="added to nginx's niceness; below 0 (root) it stands for the core of its own it "
+        "has in a deployment, where here it shares one with the load generators (default: 0)",
     )
     parser.add_argument(
         "--only",

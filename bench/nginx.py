@@ -126,11 +126,12 @@ def write_prefix(prefix: Path, server_conf: str) -> Path:
     return path
 
 
-def start(nginx: str, prefix: Path, port: int) -> subprocess.Popen[bytes]:
+def start(nginx: str, prefix: Path, port: int, nice: int = 0) -> subprocess.Popen[bytes]:
     """Start nginx in the foreground and wait until it accepts connections on ``port``.
 
     Its log goes to ``prefix/logs/error.log`` (a pipe nobody reads would fill under load and
-    stall nginx).
+    stall nginx). ``nice`` is added to its scheduling niceness (its workers inherit it; below 0
+    needs root).
     """
     log = error_log(prefix)
     with log.open("ab") as sink:
@@ -138,6 +139,7 @@ def start(nginx: str, prefix: Path, port: int) -> subprocess.Popen[bytes]:
             [nginx, "-p", f"{prefix}/", "-c", "conf/nginx.conf", "-e", str(log), "-g",
              "daemon off;"],
             stdout=subprocess.DEVNULL, stderr=sink,
+            preexec_fn=(lambda: os.nice(nice)) if nice else None,
         )  # fmt: skip
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

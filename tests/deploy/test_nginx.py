@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
@@ -98,6 +99,29 @@ def test_configuration_passes_nginx_t(nginx: tuple[str, tuple[int, ...]], tmp_pa
     assert "multi_accept on;" in main  # a burst of hand-overs to admission is accepted at once
     connections = int(re.search(r"worker_connections (\d+);", main).group(1))  # type: ignore[union-attr]
     assert connections >= 4 * 512  # 512 clients: up to four connections each
+
+
+def test_the_bench_can_start_nginx_at_another_niceness(
+    nginx: tuple[str, tuple[int, ...]], tmp_path: Path
+) -> None:
+    """bench.abuse --nginx-nice: nginx's workers, which answer the requests, inherit it."""
+    port = free_port()
+    harness.write_prefix(tmp_path, harness.render(_values(free_port()), port, nginx[1], tmp_path))
+    process = harness.start(nginx[0], tmp_path, port, nice=3)
+    try:
+        deadline = time.monotonic() + 10
+        while not (workers := _children(process.pid)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert workers
+        for pid in [process.pid, *workers]:
+            assert os.getpriority(os.PRIO_PROCESS, pid) == os.getpriority(os.PRIO_PROCESS, 0) + 3
+    finally:
+        harness.stop(process)
+
+
+def _children(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in children.read_text().split()] if children.exists() else []
 
 
 @pytest.mark.parametrize(
