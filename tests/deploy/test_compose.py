@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -112,6 +113,20 @@ def test_nginx_and_service_share_one_body_limit_and_nginx_waits_longer() -> None
     assert compose.seconds(defaults["NGINX_PROXY_TIMEOUT"]) > float(
         defaults["MMS_REQUEST_TIMEOUT_S"]
     )
+
+
+def test_nginx_drops_idle_replica_connections_before_the_replicas_do() -> None:
+    # else a request may go out on a connection the replica is closing: a 502 (template comment)
+    upstream = re.search(r"upstream mms_api \{(.*?)\n\}", TEMPLATE, re.S).group(1)  # type: ignore[union-attr]
+    nginx_idle = compose.seconds(re.search(r"keepalive_timeout (\w+);", upstream).group(1))  # type: ignore[union-attr]
+    replica_idle = float(compose.compose_defaults()["MMS_KEEP_ALIVE_TIMEOUT_S"])
+    assert nginx_idle < replica_idle == Settings().keep_alive_timeout_s
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+def test_nginx_outweighs_a_replica_for_the_cpu(proxy: str) -> None:
+    # it answers the excess 429 while the replicas keep the cores busy (compose comment)
+    assert SERVICES[proxy]["cpu_shares"] >= 4 * SERVICES[PROXIES[proxy]].get("cpu_shares", 1024)
 
 
 def test_mounted_configuration_files_exist() -> None:
