@@ -486,8 +486,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--nginx-nice",
         type=int,
         default=0,
-        help="added to nginx's niceness; below 0 (root) it stands for the core of its own it "
-        "has in a deployment, where here it shares one with the load generators (default: 0)",
+        help="added to nginx's niceness (below 0 needs root); -10 gives it about the CPU weight "
+        "over the load generators it shares a core with that Compose's cpu_shares gives it "
+        "over a replica (default: 0)",
     )
     parser.add_argument(
         "--only",
