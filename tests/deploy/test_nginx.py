@@ -11,9 +11,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -102,26 +103,22 @@ def test_configuration_passes_nginx_t(nginx: tuple[str, tuple[int, ...]], tmp_pa
 
 
 def test_the_bench_can_start_nginx_at_another_niceness(
-    nginx: tuple[str, tuple[int, ...]], tmp_path: Path
+    nginx: tuple[str, tuple[int, ...]], tmp_path: Path, docker_module: Callable[[str], ModuleType]
 ) -> None:
     """bench.abuse --nginx-nice: nginx's workers, which answer the requests, inherit it."""
+    children = docker_module("image_probe").children  # the image check's /proc walk
     port = free_port()
     harness.write_prefix(tmp_path, harness.render(_values(free_port()), port, nginx[1], tmp_path))
     process = harness.start(nginx[0], tmp_path, port, nice=3)
     try:
         deadline = time.monotonic() + 10
-        while not (workers := _children(process.pid)) and time.monotonic() < deadline:
+        while not (workers := children(process.pid)) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert workers
         for pid in [process.pid, *workers]:
             assert os.getpriority(os.PRIO_PROCESS, pid) == os.getpriority(os.PRIO_PROCESS, 0) + 3
     finally:
         harness.stop(process)
-
-
-def _children(pid: int) -> list[int]:
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(child) for child in children.read_text().split()] if children.exists() else []
 
 
 @pytest.mark.parametrize(
